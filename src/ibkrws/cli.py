@@ -1,0 +1,25 @@
+"""The `ibkrws` command line: each sub-command lives beside the feature it drives."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ibkrws",
+        description="Stream live data from the IBKR Client Portal Web API WebSocket.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from ibkrws.simulator.cli import register as register_simulate
+
+    register_simulate(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
