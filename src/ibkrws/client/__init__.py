@@ -1,0 +1,1 @@
+"""The synchronous front door: `WsClient` (generic) and `IbkrWsClient` (the seed's API)."""

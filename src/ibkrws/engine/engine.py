@@ -1,0 +1,723 @@
+"""The engine: one asyncio task set that owns the WebSocket, its timers and reconnection.
+
+It feeds every frame to the protocol core (decode, route, subscription table, liveness) and
+executes what the core decides: send payloads, deliver messages, reconnect. Front doors talk
+to it only through coroutines scheduled on its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from ibkrws.engine.connector import display_url, present
+from ibkrws.engine.offloop import call_maybe_async
+from ibkrws.protocol.frames import ECHO, DecodeError, Kind, decode, route
+from ibkrws.protocol.keys import IbkrWsKey
+from ibkrws.protocol.liveness import Liveness
+from ibkrws.protocol.payloads import SubscriptionProcessor
+from ibkrws.protocol.state import ConnectionState
+from ibkrws.protocol.subscriptions import Action, Subscription, SubscriptionTable
+
+_LOGGER = logging.getLogger("ibkrws.client")
+
+CLOSE_NORMAL = 1000
+CLOSE_UNEXPECTED = 1011
+
+Deliver = Callable[[IbkrWsKey, str, dict[str, Any]], None]
+DeliverUnsolicited = Callable[[IbkrWsKey, dict[str, Any]], None]
+
+
+@dataclass
+class EngineConfig:
+    """Everything the engine needs to know, validated by the front door."""
+
+    ws_url: str
+    ssl: Any
+    use_oauth: bool = False
+    access_token: str | None = None
+    ping_interval: float = 45
+    max_ping_interval: float = 300
+    timeout: float = 5
+    restart_on_close: bool = True
+    restart_on_critical: bool = True
+    max_connection_attempts: int = 10
+    recreate_subscriptions_on_reconnect: bool = True
+    subscription_retries: int = 5
+    subscription_timeout: float = 2
+    log_raw_messages: bool = False
+    account_id: str | None = None
+    name: str = "IbkrWsClient"
+    backoff_initial: float = 0.5
+    backoff_max: float = 10.0
+
+
+@dataclass
+class EngineStats:
+    """Counters of what the receive path saw; nothing is lost without being counted here."""
+
+    frames: int = 0
+    invalid_json: int = 0
+    repaired_utf8: int = 0
+    unknown: int = 0
+    errors: int = 0
+    unrouted: int = 0
+    connects: int = 0
+    disconnects: int = 0
+    stale_resets: int = 0
+    by_key: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Engine:
+    """Connection, subscriptions and health for one IBKR WebSocket client."""
+
+    def __init__(self, config: EngineConfig, rest: Any, deliver: Deliver,
+                 deliver_unsolicited: DeliverUnsolicited) -> None:
+        self.config = config
+        self.rest = rest
+        self._deliver = deliver
+        self._deliver_unsolicited = deliver_unsolicited
+        self.table = SubscriptionTable(config.subscription_retries, config.subscription_timeout)
+        self.liveness = Liveness(config.max_ping_interval)
+        self.stats = EngineStats()
+        self.state = ConnectionState.STOPPED
+        self.authenticated: bool | None = None
+        self.competing: bool | None = None
+        self.server_ids: dict[IbkrWsKey, dict[str, Any]] = defaultdict(dict)
+        self.last_tic: dict[str, Any] = {}
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._ready_event: asyncio.Event | None = None
+        self._stopping = False
+        self._restart_requested = False
+        self._close_reason = ""
+        self._serve_task: asyncio.Task[Any] | None = None
+        self._connect_task: asyncio.Task[Any] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiters: dict[str, list[asyncio.Future[bool]]] = defaultdict(list)
+        self._unsub_waiters: dict[str, list[asyncio.Future[bool]]] = defaultdict(list)
+        self._tic_waiters: list[asyncio.Future[dict[str, Any]]] = []
+        self._generation = 0
+        self._first_connect: asyncio.Future[bool] | None = None
+        self._session: str | None = None
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and not self._ws.closed
+
+    @property
+    def ready(self) -> bool:
+        return self.state in (ConnectionState.READY, ConnectionState.DEGRADED) and self.connected
+
+    def _set_state(self, state: ConnectionState, reason: str = "") -> None:
+        if state is self.state:
+            return
+        previous, self.state = self.state, state
+        _LOGGER.debug("%s: state %s -> %s%s", self.name, previous.value, state.value,
+                      f" ({reason})" if reason else "")
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def run(self, first_connect: asyncio.Future[bool] | None = None) -> None:
+        """Connect, serve, reconnect until stopped. `first_connect` resolves after the first attempt round."""
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._ready_event = asyncio.Event()
+        self._first_connect = first_connect
+        self._http = aiohttp.ClientSession()
+        try:
+            while not self._stopping:
+                self._connect_task = asyncio.ensure_future(self._connect_round())
+                try:
+                    ws = await self._connect_task
+                except asyncio.CancelledError:
+                    if not self._stopping:
+                        raise
+                    ws = None
+                finally:
+                    self._connect_task = None
+                self._resolve_first(ws is not None)
+                if ws is None:
+                    break
+                await self._serve_guarded(ws)
+                if self._stopping:
+                    break
+                if not (self.config.restart_on_close or self._restart_requested):
+                    _LOGGER.info("%s: Connection closed and restart_on_close is off: stopping", self.name)
+                    break
+                self._restart_requested = False
+                self._set_state(ConnectionState.RECONNECTING, self._close_reason)
+                if await self._sleep_or_stop(self._jitter(self.config.backoff_initial)):
+                    break
+        finally:
+            self._set_state(ConnectionState.STOPPING)
+            await self._cleanup()
+            self._resolve_first(False)
+            self._set_state(ConnectionState.STOPPED)
+
+    def _resolve_first(self, ok: bool) -> None:
+        if self._first_connect is not None and not self._first_connect.done():
+            self._first_connect.set_result(ok)
+
+    async def _cleanup(self) -> None:
+        self._fail_all_waiters()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.config.timeout)
+        if self._http is not None:
+            try:
+                await asyncio.wait_for(self._http.close(), self.config.timeout)
+            except (TimeoutError, Exception):  # noqa: BLE001 - closing is best effort
+                pass
+            self._http = None
+
+    def _fail_all_waiters(self) -> None:
+        for waiters in (*self._waiters.values(), *self._unsub_waiters.values()):
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(False)
+        self._waiters.clear()
+        self._unsub_waiters.clear()
+        for tic in self._tic_waiters:
+            if not tic.done():
+                tic.cancel()
+        self._tic_waiters.clear()
+
+    def request_stop(self) -> None:
+        """Stop: close the socket (code 1000), stop reconnecting. Call on the engine loop."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._set_state(ConnectionState.STOPPING)
+        if self._stop_event is not None:
+            self._stop_event.set()
+        self._fail_all_waiters()
+        if self._connect_task is not None:
+            self._connect_task.cancel()
+        self._close_current(CLOSE_NORMAL, "shutdown")
+
+    def request_reset(self, restart: bool, reason: str) -> None:
+        """Close the current connection; reconnect if `restart` or restart_on_close. On the engine loop."""
+        if self._stopping:
+            return
+        self._restart_requested = self._restart_requested or restart
+        _LOGGER.info("%s: Hard reset (%s), restart=%s", self.name, reason, restart)
+        self._close_current(CLOSE_UNEXPECTED, reason)
+
+    def _close_current(self, code: int, reason: str) -> None:
+        self._close_reason = reason
+        ws = self._ws
+        serve = self._serve_task
+        if ws is None or serve is None:
+            return
+
+        async def close() -> None:
+            try:
+                await asyncio.wait_for(ws.close(code=code, message=reason.encode()[:120]), self.config.timeout / 2)
+            except (TimeoutError, Exception):  # noqa: BLE001 - the serve task is cancelled below
+                pass
+            if not serve.done():
+                serve.cancel()
+
+        self._spawn(close())
+
+    async def _sleep_or_stop(self, delay: float) -> bool:
+        """Wait `delay` seconds; True if a stop was requested meanwhile."""
+        assert self._stop_event is not None
+        try:
+            await asyncio.wait_for(self._stop_event.wait(), delay)
+            return True
+        except TimeoutError:
+            return self._stopping
+
+    @staticmethod
+    def _jitter(delay: float) -> float:
+        return delay * (0.5 + random.random())
+
+    # ------------------------------------------------------------ connecting
+
+    async def _connect_round(self) -> aiohttp.ClientWebSocketResponse | None:
+        """Up to max_connection_attempts attempts with backoff; more rounds if restart_on_critical."""
+        delay = self.config.backoff_initial
+        while not self._stopping:
+            for attempt in range(1, self.config.max_connection_attempts + 1):
+                self._set_state(ConnectionState.CONNECTING, f"attempt {attempt}")
+                _LOGGER.info("%s: Trying to connect", self.name)
+                ws = await self._connect_once()
+                if ws is not None:
+                    return ws
+                if self._stopping:
+                    return None
+                if attempt < self.config.max_connection_attempts:
+                    if await self._sleep_or_stop(self._jitter(delay)):
+                        return None
+                    delay = min(delay * 2, self.config.backoff_max)
+            _LOGGER.error("%s: Failed to connect after %d attempts", self.name, self.config.max_connection_attempts)
+            self._resolve_first(False)
+            if not self.config.restart_on_critical:
+                return None
+            if await self._sleep_or_stop(self._jitter(self.config.backoff_max)):
+                return None
+        return None
+
+    async def _session_id(self) -> str | None:
+        """Tickle through the REST client: the session id the socket presents, or None."""
+        if self.rest is None:
+            return None
+        try:
+            result = await asyncio.wait_for(call_maybe_async(self.rest.tickle), self.config.timeout * 2)
+        except Exception as exc:  # noqa: BLE001 - any REST failure means: connect without a session
+            _LOGGER.warning("%s: tickle failed, connecting without a session: %s", self.name, exc)
+            return None
+        data = getattr(result, "data", result)
+        session = data.get("session") if isinstance(data, dict) else None
+        return session if isinstance(session, str) and session else None
+
+    async def _connect_once(self) -> aiohttp.ClientWebSocketResponse | None:
+        session_id = await self._session_id()
+        self._session = session_id
+        how = present(self.config.ws_url, session_id, self.config.ssl,
+                      use_oauth=self.config.use_oauth, access_token=self.config.access_token)
+        assert self._http is not None
+        try:
+            ws = await asyncio.wait_for(
+                self._http.ws_connect(
+                    how.url,
+                    headers=how.headers,
+                    ssl=how.ssl,
+                    autoping=False,
+                    max_msg_size=0,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=self.config.timeout),
+                ),
+                self.config.timeout,
+            )
+        except TimeoutError:
+            _LOGGER.warning("%s: Connecting to %s timed out after %g s", self.name,
+                            display_url(how.url), self.config.timeout)
+            return None
+        except (aiohttp.ClientError, OSError) as exc:
+            _LOGGER.warning("%s: Could not connect to %s: %s", self.name, display_url(how.url),
+                            type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+            return None
+        self.stats.connects += 1
+        _LOGGER.info("%s: Connection open", self.name)
+        return ws
+
+    # --------------------------------------------------------------- serving
+
+    async def _serve_guarded(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._serve_task = asyncio.ensure_future(self._serve(ws))
+        try:
+            await self._serve_task
+        except asyncio.CancelledError:
+            if not self._serve_task.cancelled():
+                raise
+        except Exception:  # noqa: BLE001 - a bug on the receive path must not end the client
+            _LOGGER.exception("%s: receive loop failed", self.name)
+        finally:
+            self._serve_task = None
+            await self._after_close(ws)
+
+    async def _after_close(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        if not ws.closed:
+            try:
+                await asyncio.wait_for(ws.close(code=CLOSE_UNEXPECTED), self.config.timeout / 2)
+            except (TimeoutError, Exception):  # noqa: BLE001
+                pass
+        self._ws = None
+        self._generation += 1
+        self.stats.disconnects += 1
+        if self._ready_event is not None:
+            self._ready_event.clear()
+        self.table.connection_lost()
+        _LOGGER.info("%s: Connection closed%s", self.name,
+                     f" (code={ws.close_code}, {self._close_reason or 'by the server'})")
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        self._close_reason = ""
+        self._set_state(ConnectionState.OPEN)
+        loop = asyncio.get_running_loop()
+        self.liveness.reset(loop.time())
+        generation = self._generation
+        pinger = self._spawn(self._pinger(ws, generation))
+        watchdog = self._spawn(self._watchdog(generation))
+        try:
+            await self._receive(ws)
+        finally:
+            pinger.cancel()
+            watchdog.cancel()
+        if not self._close_reason:
+            self._close_reason = f"closed by the server, code={ws.close_code}"
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        loop = asyncio.get_running_loop()
+        text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
+        log_raw = self.config.log_raw_messages
+        while True:
+            msg = await ws.receive()
+            kind = msg.type
+            if kind is binary or kind is text:
+                if log_raw:
+                    _LOGGER.debug("%s: Raw message: %r", self.name, msg.data)
+                self._on_frame(msg.data, loop.time())
+            elif kind is aiohttp.WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif kind is aiohttp.WSMsgType.PONG:
+                self.liveness.on_pong(loop.time())
+            elif kind is aiohttp.WSMsgType.ERROR:
+                self._close_reason = f"error: {ws.exception()!r}"
+                return
+            else:  # CLOSE, CLOSING, CLOSED
+                return
+
+    def _on_frame(self, payload: bytes | str, now: float) -> None:
+        stats = self.stats
+        stats.frames += 1
+        try:
+            message, repaired = decode(payload)
+        except DecodeError as exc:
+            if payload == ECHO or payload == "ech+hb":
+                return
+            stats.invalid_json += 1
+            _LOGGER.warning("%s: skipped a frame that is not a JSON object (%d so far): %s", self.name,
+                            stats.invalid_json, exc)
+            return
+        if repaired:
+            stats.repaired_utf8 += 1
+            _LOGGER.info("%s: frame with invalid UTF-8 decoded leniently (%d so far)", self.name,
+                         stats.repaired_utf8)
+        kind, key, channel = route(message)
+        if kind is Kind.DATA:
+            assert key is not None and channel is not None
+            sub, became_active = self.table.on_data(channel, now)
+            if became_active:
+                self._settle(self._waiters, channel if sub is None else sub.channel, True)
+            if key is IbkrWsKey.MARKET_HISTORY and "serverId" in message:
+                self._track_server_id(channel, message)
+            self._deliver(key, channel, message)
+        elif kind is Kind.UNSOLICITED:
+            assert key is not None
+            self._on_unsolicited(key, message, now)
+        elif kind is Kind.TIC:
+            self._on_tic(message)
+        elif kind is Kind.ERROR:
+            stats.errors += 1
+            _LOGGER.error("%s: error message: %s", self.name, message)
+            self._deliver_unsolicited(IbkrWsKey.ERROR, message)
+        elif kind is Kind.WAITING_FOR_SESSION:
+            _LOGGER.info("%s: Waiting for an active IBKR session", self.name)
+            self._spawn(self._send_session())
+        elif kind is Kind.UNSUBSCRIBED:
+            assert key is not None
+            self._on_unsubscribed(key, channel)
+        else:
+            stats.unknown += 1
+            _LOGGER.warning("%s: unrecognised message: %s", self.name, str(message)[:300])
+
+    def _on_unsolicited(self, key: IbkrWsKey, message: dict[str, Any], now: float) -> None:
+        if key is IbkrWsKey.SYSTEM:
+            if "hb" in message:
+                self.liveness.on_heartbeat(now)
+            elif "success" in message:
+                self.liveness.on_heartbeat(now)
+                self._on_greeting()
+        elif key is IbkrWsKey.AUTHENTICATION_STATUS:
+            self._on_status(message.get("args") or {})
+        elif key is IbkrWsKey.ACCOUNT_UPDATES:
+            accounts = (message.get("args") or {}).get("accounts")
+            if self.config.account_id and isinstance(accounts, list) and self.config.account_id not in accounts:
+                _LOGGER.error("%s: Account ID mismatch: expected=%s, received=%s", self.name,
+                              self.config.account_id, accounts)
+        self._deliver_unsolicited(key, message)
+
+    def _on_status(self, args: dict[str, Any]) -> None:
+        if "authenticated" in args:
+            authenticated = bool(args["authenticated"])
+            if authenticated != self.authenticated:
+                log = _LOGGER.info if authenticated else _LOGGER.error
+                log("%s: Status authenticated=%s", self.name, authenticated)
+            self.authenticated = authenticated
+            if authenticated:
+                self._on_greeting()
+            elif self.state is ConnectionState.READY:
+                self._set_state(ConnectionState.DEGRADED, "brokerage session not authenticated")
+        if "competing" in args:
+            competing = bool(args["competing"])
+            if competing and not self.competing:
+                _LOGGER.error("%s: Status competing: another brokerage session is active", self.name)
+            self.competing = competing
+
+    def _on_greeting(self) -> None:
+        if self.state is ConnectionState.OPEN:
+            self._set_state(ConnectionState.READY, "greeting received")
+            assert self._ready_event is not None
+            self._ready_event.set()
+            if self.config.recreate_subscriptions_on_reconnect or self.stats.connects <= 1:
+                self._spawn(self._reconcile(self._generation))
+        elif self.state is ConnectionState.DEGRADED and self.authenticated:
+            self._set_state(ConnectionState.READY, "authenticated again")
+
+    async def _send_session(self) -> None:
+        session = self._session or await self._session_id()
+        if session and self._ws is not None:
+            await self._send_text('{"session":"' + session + '"}')
+
+    def _on_tic(self, message: dict[str, Any]) -> None:
+        changed = message.get("lastAccessed") != self.last_tic.get("lastAccessed")
+        self.last_tic = message
+        if changed:
+            waiters, self._tic_waiters = self._tic_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(message)
+
+    def _track_server_id(self, channel: str, message: dict[str, Any]) -> None:
+        target = channel.split("+", 2)[1] if "+" in channel else None
+        conid: Any = target
+        if target is not None and target.isdigit():
+            conid = int(target)
+        self.server_ids[IbkrWsKey.MARKET_HISTORY][str(message["serverId"])] = conid
+
+    def _on_unsubscribed(self, key: IbkrWsKey, server_id: str | None) -> None:
+        if key is IbkrWsKey.MARKET_HISTORY and server_id is not None:
+            conid = self.server_ids[key].pop(server_id, None)
+            _LOGGER.info("%s: Received unsubscribing confirmation for server_id=%r/conid=%r", self.name,
+                         server_id, conid)
+            self._settle(self._unsub_waiters, f"mh+{server_id}", True)
+            if conid is not None:
+                self._settle(self._unsub_waiters, f"mh+{conid}", True)
+            return
+        for channel in list(self._unsub_waiters):
+            if channel[:2] == key.channel:
+                self._settle(self._unsub_waiters, channel, True)
+
+    @staticmethod
+    def _settle(waiters: dict[str, list[asyncio.Future[bool]]], channel: str, ok: bool) -> None:
+        for fut in waiters.pop(channel, ()):
+            if not fut.done():
+                fut.set_result(ok)
+
+    # ------------------------------------------------------------ heartbeats
+
+    async def _pinger(self, ws: aiohttp.ClientWebSocketResponse, generation: int) -> None:
+        loop = asyncio.get_running_loop()
+        while generation == self._generation and not ws.closed:
+            await asyncio.sleep(self.config.ping_interval)
+            if ws.closed:
+                return
+            try:
+                await ws.ping()
+            except (ConnectionError, RuntimeError, aiohttp.ClientError):
+                return
+            self.liveness.on_ping_sent(loop.time())
+
+    async def _watchdog(self, generation: int) -> None:
+        loop = asyncio.get_running_loop()
+        while generation == self._generation:
+            now = loop.time()
+            await asyncio.sleep(max(0.01, self.liveness.next_deadline(now) - now))
+            reason = self.liveness.stale_reason(loop.time())
+            if reason is not None and generation == self._generation:
+                self.stats.stale_resets += 1
+                _LOGGER.warning("%s: connection unhealthy: %s; reconnecting", self.name, reason)
+                self.request_reset(restart=True, reason=reason)
+                return
+
+    def check_health(self) -> bool:
+        """True when connected and neither heartbeats nor pongs are overdue; a stale socket is reset."""
+        if not self.connected:
+            return False
+        assert self._loop is not None
+        reason = self.liveness.stale_reason(self._loop.time())
+        if reason is not None:
+            self.request_reset(restart=True, reason=reason)
+            return False
+        return True
+
+    # --------------------------------------------------------- subscriptions
+
+    async def _send_text(self, payload: str) -> bool:
+        ws = self._ws
+        if ws is None or ws.closed:
+            return False
+        try:
+            await ws.send_str(payload)
+        except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
+            _LOGGER.warning("%s: could not send %r: %s", self.name, payload[:60], exc)
+            return False
+        return True
+
+    async def send(self, payload: str) -> bool:
+        """Send one raw text frame; False when not connected."""
+        return await self._send_text(payload)
+
+    async def _before_subscribe(self, sub: Subscription) -> None:
+        """REST steps IBKR wants before a channel: accounts and an order-cache reset before `sor`."""
+        if sub.channel[:2] != "or" or self.rest is None:
+            return
+        for step, kwargs in (("receive_brokerage_accounts", {}), ("live_orders", {"force": True}),
+                             ("live_orders", {})):
+            try:
+                await asyncio.wait_for(call_maybe_async(getattr(self.rest, step), **kwargs),
+                                       self.config.timeout * 2)
+            except Exception as exc:  # noqa: BLE001 - the subscription is still worth sending
+                _LOGGER.warning("%s: %s before subscribing orders failed: %s", self.name, step, exc)
+
+    def _current(self, sub: Subscription, generation: int, attempts: int) -> bool:
+        return (generation == self._generation and self.table.get(sub.channel) is sub
+                and sub.attempts == attempts and not sub.in_flight)
+
+    async def _send_subscription(self, sub: Subscription, generation: int, attempts: int = 0) -> None:
+        """Send attempt number `attempts + 1` of `sub`, unless another path already did."""
+        if not self._current(sub, generation, attempts):
+            return
+        sub.in_flight = True
+        try:
+            if attempts == 0:
+                await self._before_subscribe(sub)
+            else:
+                _LOGGER.info("%s: Subscribing reattempt (%d/%d): %s", self.name, attempts + 1,
+                             self.table.retries, sub.channel)
+            if generation != self._generation or self.table.get(sub.channel) is not sub:
+                return
+            if not await self._send_text(sub.payload):
+                return
+        finally:
+            sub.in_flight = False
+        assert self._loop is not None
+        self.table.mark_sent(sub, self._loop.time())
+        if sub.active:
+            self._settle(self._waiters, sub.channel, True)
+        else:
+            self._loop.call_later(self.table.timeout, self._on_subscription_timer, sub, generation)
+
+    def _on_subscription_timer(self, sub: Subscription, generation: int) -> None:
+        if generation != self._generation or self.table.get(sub.channel) is not sub or self._loop is None:
+            return
+        action = self.table.on_timer(sub.channel, self._loop.time())
+        if action is Action.RESEND:
+            self._spawn(self._send_subscription(sub, generation, sub.attempts))
+        elif action is Action.FAIL:
+            _LOGGER.warning("%s: Subscription %r not confirmed after %d attempts", self.name, sub.channel,
+                            sub.attempts)
+            self._settle(self._waiters, sub.channel, False)
+
+    async def _reconcile(self, generation: int) -> None:
+        """Send every desired subscription on a newly ready connection."""
+        subs = self.table.all()
+        if subs:
+            _LOGGER.info("%s: Recreating %d subscription(s)", self.name, len(subs))
+        for sub in subs:
+            await self._send_subscription(sub, generation)
+
+    async def subscribe(self, channel: str, data: dict[str, Any] | None, needs_confirmation: bool,
+                        processor: SubscriptionProcessor) -> bool:
+        """Desire `channel`; resolves True once active, False after the retries or at shutdown."""
+        if self._stopping:
+            return False
+        sub = self.table.desire(channel, data, needs_confirmation, processor)
+        assert self._loop is not None
+        future: asyncio.Future[bool] = self._loop.create_future()
+        self._waiters[channel].append(future)
+        if self.ready:
+            self._spawn(self._send_subscription(sub, self._generation))
+        budget = self.config.timeout + self.table.retries * self.table.timeout + self.config.timeout * 2
+        try:
+            ok = await asyncio.wait_for(asyncio.shield(future), budget)
+        except TimeoutError:
+            ok = False
+        if not ok and not sub.ever_active and self.table.get(channel) is sub:
+            self.table.remove(channel)
+        return ok
+
+    def _resolve_unsubscribe_channel(self, channel: str) -> tuple[str, str]:
+        """(channel in the table, channel on the wire); `mh` is unsubscribed by serverId."""
+        if channel[:3] != "mh+":
+            return channel, channel
+        target = channel[3:]
+        ids = self.server_ids[IbkrWsKey.MARKET_HISTORY]
+        if target in ids:
+            return f"mh+{ids[target]}", channel
+        for server_id, conid in ids.items():
+            if str(conid) == target:
+                return channel, f"mh+{server_id}"
+        return channel, channel
+
+    async def unsubscribe(self, channel: str, data: dict[str, Any] | None, needs_confirmation: bool,
+                          processor: SubscriptionProcessor) -> bool:
+        """Forget `channel` and tell the server; waits for the confirmation when one is expected."""
+        table_channel, wire_channel = self._resolve_unsubscribe_channel(channel)
+        self.table.remove(table_channel)
+        if not self.connected:
+            return True
+        payload = processor.make_unsubscribe_payload(wire_channel, data)
+        if not needs_confirmation:
+            return await self._send_text(payload)
+        assert self._loop is not None
+        for attempt in range(1, self.table.retries + 1):
+            future: asyncio.Future[bool] = self._loop.create_future()
+            self._unsub_waiters[wire_channel].append(future)
+            if not await self._send_text(payload):
+                return False
+            try:
+                if await asyncio.wait_for(asyncio.shield(future), self.table.timeout):
+                    return True
+                return False
+            except TimeoutError:
+                _LOGGER.info("%s: Unsubscribing attempt %d/%d for %r not confirmed", self.name, attempt,
+                             self.table.retries, channel)
+        return False
+
+    async def wait_ready(self, timeout: float) -> bool:
+        assert self._ready_event is not None
+        if self.ready:
+            return True
+        try:
+            await asyncio.wait_for(self._ready_event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return self.ready
+
+    async def tic(self) -> dict[str, Any] | None:
+        """Send `tic` and wait for a reply with a new `lastAccessed`."""
+        assert self._loop is not None
+        future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self._tic_waiters.append(future)
+        if not await self._send_text("tic"):
+            future.cancel()
+            return None
+        try:
+            return await asyncio.wait_for(future, self.config.timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            return None
+
+    def subscription_status(self) -> dict[str, bool]:
+        """Channel -> active, for every desired subscription."""
+        return {sub.channel: sub.active for sub in self.table.all()}
+
+    def monotonic(self) -> float:
+        return self._loop.time() if self._loop is not None else time.monotonic()

@@ -1,0 +1,136 @@
+"""`QueueController` (fan-out of messages by key) and `QueueAccessor` (one consumer's read side).
+
+Every accessor receives every message of its key from its creation on: two accessors on one key
+are two independent consumers, not competitors. Accessors are bounded; an accessor that is no
+longer referenced stops receiving (it is dropped from the fan-out when garbage-collected).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from typing import Any, Generic, TypeVar
+
+from ibkrws.queues.buffer import BoundedBuffer
+
+T = TypeVar("T")
+
+DEFAULT_MAX_QUEUE_SIZE = 10_000
+"""Default bound of each accessor's buffer (messages); overflow drops the oldest."""
+
+_LOGGER = logging.getLogger("ibkrws.queues")
+_DROP_LOG_INTERVAL = 5.0
+
+
+class QueueAccessor(Generic[T]):
+    """Read-only access to one bounded queue of messages for `key`."""
+
+    def __init__(self, buffer: BoundedBuffer, key: T) -> None:
+        self._buffer = buffer
+        self._key = key
+
+    def get(self, block: bool = False, timeout: float | None = None) -> Any:
+        """The next message, or None when there is none (at once, or within `timeout` when blocking)."""
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be None or a non-negative number of seconds, got {timeout!r}")
+        return self._buffer.get(block, timeout)[1]
+
+    def empty(self) -> bool:
+        """Whether no message is waiting."""
+        return len(self._buffer) == 0
+
+    def qsize(self) -> int:
+        """How many messages are waiting."""
+        return len(self._buffer)
+
+    @property
+    def key(self) -> T:
+        """The key whose messages this accessor receives."""
+        return self._key
+
+    @property
+    def dropped(self) -> int:
+        """Messages discarded because this accessor was full (oldest first)."""
+        return self._buffer.dropped
+
+    @property
+    def maxsize(self) -> int:
+        return self._buffer.maxsize
+
+    def __str__(self) -> str:
+        key = getattr(self._key, "name", self._key)
+        return f"QueueAccessor({key}, size={len(self._buffer)}/{self._buffer.maxsize}, dropped={self.dropped})"
+
+    __repr__ = __str__
+
+
+class QueueController(Generic[T]):
+    """Fans messages of each key out to every live accessor of that key."""
+
+    def __init__(self, max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE) -> None:
+        if not isinstance(max_queue_size, int) or isinstance(max_queue_size, bool) or max_queue_size < 1:
+            raise ValueError(f"max_queue_size must be a positive integer, got {max_queue_size!r}")
+        self.max_queue_size = max_queue_size
+        self._lock = threading.Lock()
+        self._buffers: dict[T, tuple[BoundedBuffer, ...]] = {}
+        self._last_drop_log: dict[T, float] = {}
+        self.dropped_total = 0
+
+    def register_queues(self, keys: Any) -> None:
+        """Make `keys` known (one key or an iterable of keys)."""
+        if not isinstance(keys, (list, tuple, set, frozenset)):
+            keys = [keys]
+        with self._lock:
+            for key in keys:
+                self._buffers.setdefault(key, ())
+
+    def new_queue_accessor(self, key: T) -> QueueAccessor[T]:
+        """A new accessor that receives every message of `key` from now on."""
+        buffer = BoundedBuffer(self.max_queue_size)
+        with self._lock:
+            self._buffers[key] = self._buffers.get(key, ()) + (buffer,)
+        accessor: QueueAccessor[T] = QueueAccessor(buffer, key)
+        weakref.finalize(accessor, self._forget, key, weakref.ref(buffer))
+        return accessor
+
+    def _forget(self, key: T, buffer_ref: weakref.ref[BoundedBuffer]) -> None:
+        buffer = buffer_ref()
+        with self._lock:
+            self._buffers[key] = tuple(b for b in self._buffers.get(key, ()) if b is not buffer)
+
+    def has_consumers(self, key: T) -> bool:
+        return bool(self._buffers.get(key))
+
+    def put_to_queue(self, key: T, data: Any) -> None:
+        """Deliver `data` to every accessor of `key`; overflow is counted and logged (rate-limited)."""
+        for buffer in self._buffers.get(key, ()):
+            if not buffer.put(data):
+                self._on_drop(key, buffer)
+
+    def _on_drop(self, key: T, buffer: BoundedBuffer) -> None:
+        self.dropped_total += 1
+        now = time.monotonic()
+        if now - self._last_drop_log.get(key, -_DROP_LOG_INTERVAL) >= _DROP_LOG_INTERVAL:
+            self._last_drop_log[key] = now
+            name = getattr(key, "name", key)
+            _LOGGER.warning(
+                "Queue %s is full (%d items): dropping the oldest; %d dropped so far on this accessor",
+                name,
+                buffer.maxsize,
+                buffer.dropped,
+            )
+
+    def depths(self) -> dict[T, list[int]]:
+        """Current depth of every accessor, by key."""
+        return {k: [len(b) for b in bs] for k, bs in self._buffers.items()}
+
+    def drops(self) -> dict[T, int]:
+        """Messages dropped on overflow, summed per key over live accessors."""
+        return {k: sum(b.dropped for b in bs) for k, bs in self._buffers.items()}
+
+    def wake_all(self) -> None:
+        for buffers in list(self._buffers.values()):
+            for buffer in buffers:
+                buffer.wake_all()
