@@ -7,6 +7,7 @@ from ibkrws.client.ibkr_ws_client import IbkrWsClient
 from ibkrws.client.ws_client import WsClient
 from ibkrws.errors import ConfigurationError, ExternalBrokerError, IbkrWsError
 from ibkrws.logs import ibind_logs_initialize
+from ibkrws.protocol.events import EventKind, WsEvent
 from ibkrws.protocol.keys import IbkrWsKey
 from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor
 from ibkrws.protocol.state import ConnectionState
@@ -19,6 +20,7 @@ __all__ = [
     "AsyncIbkrClient",
     "ConfigurationError",
     "ConnectionState",
+    "EventKind",
     "ExternalBrokerError",
     "IbkrClient",
     "IbkrSubscriptionProcessor",
@@ -29,5 +31,6 @@ __all__ = [
     "QueueController",
     "SubscriptionProcessor",
     "WsClient",
+    "WsEvent",
     "ibind_logs_initialize",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +18,8 @@ from urllib.parse import urlsplit
 from ibkrws import config
 from ibkrws.client.ws_client import WsClient
 from ibkrws.engine.connector import rest_url_from_ws
-from ibkrws.engine.engine import Engine, EngineConfig
+from ibkrws.engine.engine import DEFAULT_STALE_AFTER, Engine, EngineConfig
+from ibkrws.protocol.events import EventKind, WsEvent
 from ibkrws.protocol.keys import SOLICITED_KEYS, IbkrWsKey
 from ibkrws.protocol.market_data import unwrap, wrap_raw
 from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor, check_data
@@ -28,6 +30,8 @@ from ibkrws.rest.model import check_cacert, check_url, ssl_context
 _LOGGER = logging.getLogger("ibkrws.client")
 
 OAUTH_WS_URL = "wss://api.ibkr.com/v1/api/ws"
+EVENTS = "EVENTS"
+"""Queue key of lifecycle events (not an IbkrWsKey: those are IBKR's channels)."""
 
 
 def _check_channel(channel: Any) -> IbkrWsKey:
@@ -73,6 +77,12 @@ class IbkrWsClient(WsClient):
         subscription_retries: int | None = None,
         subscription_timeout: float | None = None,
         max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
+        tickler_interval: float | None = None,
+        md_refresh_interval: float | None = 540.0,
+        stale_after: dict[str, float | None] | None = None,
+        init_brokerage_session_on_auth_loss: bool = False,
+        resync_orders_after_gap: bool = False,
+        reconnect_backoff_max: float = 30.0,
     ) -> None:
         self._account_id = account_id if account_id is not None else config.env_str("IBIND_ACCOUNT_ID")
         self._use_oauth = config.resolve_bool(use_oauth, "IBIND_USE_OAUTH")
@@ -97,6 +107,13 @@ class IbkrWsClient(WsClient):
         self._restart_on_critical = bool(restart_on_critical)
         self._recreate_subscriptions_on_reconnect = bool(recreate_subscriptions_on_reconnect)
         self._unwrap_market_data = bool(unwrap_market_data)
+        self._tickler_interval = config.resolve_number(tickler_interval, "IBIND_TICKLER_INTERVAL",
+                                                       "tickler_interval", allow_zero=True) or None
+        self._md_refresh_interval = self._optional_positive(md_refresh_interval, "md_refresh_interval")
+        self._stale_after = self._check_stale_after(stale_after)
+        self._init_brokerage_session_on_auth_loss = bool(init_brokerage_session_on_auth_loss)
+        self._resync_orders_after_gap = bool(resync_orders_after_gap)
+        self._reconnect_backoff_max = self._optional_positive(reconnect_backoff_max, "reconnect_backoff_max") or 30.0
         if not (isinstance(subscription_processor_class, type)
                 and issubclass(subscription_processor_class, SubscriptionProcessor)):
             raise ValueError("subscription_processor_class must be a SubscriptionProcessor subclass, got "
@@ -104,7 +121,9 @@ class IbkrWsClient(WsClient):
         self._subscription_processor = subscription_processor_class()
         self._unsolicited_queued = self._check_unsolicited(unsolicited_channels_to_be_queued)
         self._queue_controller = self._make_queue_controller(queue_controller_class, max_queue_size)
-        self._queue_controller.register_queues(list(IbkrWsKey))
+        self._queue_controller.register_queues([*IbkrWsKey, EVENTS])
+        self._queue_controller.on_drop = self._on_queue_drop
+        self._event_accessor = self._queue_controller.new_queue_accessor(EVENTS)
         self._default_accessors = {key: self._queue_controller.new_queue_accessor(key)
                                    for key in (*SOLICITED_KEYS, *self._unsolicited_queued)}
         super().__init__(timeout_value)
@@ -125,6 +144,27 @@ class IbkrWsClient(WsClient):
         if "oauth_token=" in (urlsplit(url).query or ""):
             raise ValueError("url must not contain oauth_token: pass access_token (or IBIND_OAUTH1A_ACCESS_TOKEN)")
         return url
+
+    @staticmethod
+    def _optional_positive(value: float | None, argument: str) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"{argument} must be a positive number of seconds or None (off), got {value!r}")
+        return float(value)
+
+    @staticmethod
+    def _check_stale_after(overrides: dict[str, float | None] | None) -> dict[str, float | None]:
+        result = dict(DEFAULT_STALE_AFTER)
+        if overrides is None:
+            return result
+        if not isinstance(overrides, dict):
+            raise ValueError(f"stale_after must be a dict of channel -> seconds or None, got {overrides!r}")
+        for channel, seconds in overrides.items():
+            if channel not in result:
+                raise ValueError(f"stale_after: unknown channel {channel!r}, expected one of {', '.join(result)}")
+            result[channel] = IbkrWsClient._optional_positive(seconds, f"stale_after[{channel!r}]")
+        return result
 
     @staticmethod
     def _check_unsolicited(keys: Iterable[IbkrWsKey] | None) -> frozenset[IbkrWsKey]:
@@ -176,8 +216,14 @@ class IbkrWsClient(WsClient):
             log_raw_messages=self._log_raw_messages,
             account_id=self._account_id,
             name=str(self),
+            backoff_max=self._reconnect_backoff_max,
+            tickler_interval=self._tickler_interval,
+            md_refresh_interval=self._md_refresh_interval,
+            stale_after=self._stale_after,
+            init_brokerage_session_on_auth_loss=self._init_brokerage_session_on_auth_loss,
+            resync_orders_after_gap=self._resync_orders_after_gap,
         )
-        return Engine(engine_config, self._ibkr_client, self._deliver, self._deliver_unsolicited)
+        return Engine(engine_config, self._ibkr_client, self._deliver, self._deliver_unsolicited, self._emit)
 
     def _before_start(self) -> None:
         if self._owns_rest and getattr(getattr(self._ibkr_client, "_http", None), "is_closed", False):
@@ -207,6 +253,23 @@ class IbkrWsClient(WsClient):
             self._queue_controller.put_to_queue(key, message.get("args", {}))
         else:
             self._queue_controller.put_to_queue(key, message)
+
+    def _emit(self, event: WsEvent) -> None:
+        self._queue_controller.put_to_queue(EVENTS, event)
+
+    def _on_queue_drop(self, key: Any, dropped: int) -> None:
+        if key != EVENTS:
+            self._emit(WsEvent(EventKind.DROPPED, time.time(), key=key if isinstance(key, IbkrWsKey) else None,
+                               detail={"dropped": dropped}))
+
+    def new_event_accessor(self) -> QueueAccessor[Any]:
+        """A new accessor of lifecycle events (`WsEvent`): state changes, gaps, auth loss, drops, ..."""
+        return self._queue_controller.new_queue_accessor(EVENTS)
+
+    def get_event(self, block: bool = False, timeout: float | None = None) -> WsEvent | None:
+        """The next lifecycle event from the default events accessor, or None."""
+        result: WsEvent | None = self._event_accessor.get(block=block, timeout=timeout)
+        return result
 
     # ---------------------------------------------------------------- queues
 

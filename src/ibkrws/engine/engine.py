@@ -20,6 +20,7 @@ import aiohttp
 
 from ibkrws.engine.connector import display_url, present
 from ibkrws.engine.offloop import call_maybe_async
+from ibkrws.protocol.events import EventKind, Gap, WsEvent
 from ibkrws.protocol.frames import ECHO, DecodeError, Kind, decode, route
 from ibkrws.protocol.keys import IbkrWsKey
 from ibkrws.protocol.liveness import Liveness
@@ -34,6 +35,14 @@ CLOSE_UNEXPECTED = 1011
 
 Deliver = Callable[[IbkrWsKey, str, dict[str, Any]], None]
 DeliverUnsolicited = Callable[[IbkrWsKey, dict[str, Any]], None]
+EmitEvent = Callable[[WsEvent], None]
+
+DEFAULT_STALE_AFTER: dict[str, float | None] = {
+    "md": 120.0, "bd": 120.0, "ld": 60.0, "mh": None, "or": None, "tr": None, "pl": None, "sd": None,
+}
+"""Seconds of silence (while heartbeats continue) after which a subscription is re-sent once.
+
+None: never (orders, trades and P&L can be quiet for hours; history answers once)."""
 
 
 @dataclass
@@ -57,7 +66,16 @@ class EngineConfig:
     account_id: str | None = None
     name: str = "IbkrWsClient"
     backoff_initial: float = 0.5
-    backoff_max: float = 10.0
+    backoff_max: float = 30.0
+    healthy_after: float = 60.0
+    tickler_interval: float | None = 60.0
+    tic_interval: float | None = 55.0
+    md_refresh_interval: float | None = 540.0
+    stale_after: dict[str, float | None] = field(default_factory=lambda: dict(DEFAULT_STALE_AFTER))
+    auth_poll_initial: float = 1.0
+    auth_poll_max: float = 30.0
+    init_brokerage_session_on_auth_loss: bool = False
+    resync_orders_after_gap: bool = False
 
 
 @dataclass
@@ -73,6 +91,11 @@ class EngineStats:
     connects: int = 0
     disconnects: int = 0
     stale_resets: int = 0
+    reconnects: int = 0
+    gaps: int = 0
+    auth_losses: int = 0
+    md_refreshes: int = 0
+    stale_resubscribes: int = 0
     by_key: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -80,11 +103,19 @@ class Engine:
     """Connection, subscriptions and health for one IBKR WebSocket client."""
 
     def __init__(self, config: EngineConfig, rest: Any, deliver: Deliver,
-                 deliver_unsolicited: DeliverUnsolicited) -> None:
+                 deliver_unsolicited: DeliverUnsolicited, emit: EmitEvent | None = None) -> None:
         self.config = config
         self.rest = rest
         self._deliver = deliver
         self._deliver_unsolicited = deliver_unsolicited
+        self._emit_event = emit
+        self.gap: Gap | None = None
+        self.gaps: list[Gap] = []
+        self._backoff = config.backoff_initial
+        self._ready_since: float | None = None
+        from ibkrws.engine.upkeep import Upkeep
+
+        self.upkeep = Upkeep(self)
         self.table = SubscriptionTable(config.subscription_retries, config.subscription_timeout)
         self.liveness = Liveness(config.max_ping_interval)
         self.stats = EngineStats()
@@ -107,7 +138,8 @@ class Engine:
         self._waiters: dict[str, list[asyncio.Future[bool]]] = defaultdict(list)
         self._unsub_waiters: dict[str, list[asyncio.Future[bool]]] = defaultdict(list)
         self._tic_waiters: list[asyncio.Future[dict[str, Any]]] = []
-        self._generation = 0
+        self._generation = 0  # one per connection: ends its pinger and watchdog
+        self._epoch = 0  # one per subscription round: a connection, or until an auth loss
         self._first_connect: asyncio.Future[bool] | None = None
         self._session: str | None = None
 
@@ -123,14 +155,47 @@ class Engine:
 
     @property
     def ready(self) -> bool:
-        return self.state in (ConnectionState.READY, ConnectionState.DEGRADED) and self.connected
+        return self.state is ConnectionState.READY and self.connected
 
     def _set_state(self, state: ConnectionState, reason: str = "") -> None:
         if state is self.state:
             return
         previous, self.state = self.state, state
-        _LOGGER.debug("%s: state %s -> %s%s", self.name, previous.value, state.value,
-                      f" ({reason})" if reason else "")
+        _LOGGER.info("%s: state %s -> %s%s", self.name, previous.value, state.value,
+                     f" ({reason})" if reason else "")
+        self.emit(EventKind.STATE, reason=reason, old=previous.value, new=state.value)
+
+    def emit(self, kind: EventKind, channel: str | None = None, key: IbkrWsKey | None = None,
+             reason: str = "", **detail: Any) -> None:
+        """Hand one lifecycle event to the front door (never raises into the engine)."""
+        if self._emit_event is None:
+            return
+        try:
+            self._emit_event(WsEvent(kind, time.time(), channel, key, reason, detail))
+        except Exception:  # noqa: BLE001 - a broken event consumer must not stop the engine
+            _LOGGER.exception("%s: event consumer failed", self.name)
+
+    def open_gap(self, reason: str) -> None:
+        """Messages may be missed from now on for every desired subscription."""
+        if self.gap is not None or not len(self.table):
+            return
+        keys = frozenset(IbkrWsKey.from_channel(sub.channel) for sub in self.table.all())
+        self.gap = Gap(start=time.time(), reason=reason, keys=keys)
+
+    def close_gap(self) -> None:
+        """Subscriptions are restored: report the gap once."""
+        gap, self.gap = self.gap, None
+        if gap is None:
+            return
+        gap.end = time.time()
+        self.gaps.append(gap)
+        del self.gaps[:-100]
+        self.stats.gaps += 1
+        _LOGGER.warning("%s: gap of %.3f s (%s) for %s", self.name, gap.end - gap.start, gap.reason,
+                        ", ".join(sorted(k.name for k in gap.keys)))
+        self.emit(EventKind.GAP, reason=gap.reason, start=gap.start, end=gap.end, keys=gap.keys)
+        if self.config.resync_orders_after_gap and IbkrWsKey.ORDERS in gap.keys:
+            self._spawn(self.upkeep.resync_orders())
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -147,6 +212,7 @@ class Engine:
         self._ready_event = asyncio.Event()
         self._first_connect = first_connect
         self._http = aiohttp.ClientSession()
+        self.upkeep.start()
         try:
             while not self._stopping:
                 self._connect_task = asyncio.ensure_future(self._connect_round())
@@ -168,8 +234,9 @@ class Engine:
                     _LOGGER.info("%s: Connection closed and restart_on_close is off: stopping", self.name)
                     break
                 self._restart_requested = False
+                self.stats.reconnects += 1
                 self._set_state(ConnectionState.RECONNECTING, self._close_reason)
-                if await self._sleep_or_stop(self._jitter(self.config.backoff_initial)):
+                if await self._sleep_or_stop(self._next_backoff()):
                     break
         finally:
             self._set_state(ConnectionState.STOPPING)
@@ -257,11 +324,20 @@ class Engine:
     def _jitter(delay: float) -> float:
         return delay * (0.5 + random.random())
 
+    def _next_backoff(self) -> float:
+        """Exponential backoff with jitter and a cap; back to the start after a healthy period."""
+        now = self.monotonic()
+        if self._ready_since is not None and now - self._ready_since >= self.config.healthy_after:
+            self._backoff = self.config.backoff_initial
+        self._ready_since = None
+        delay = self._jitter(self._backoff)
+        self._backoff = min(self._backoff * 2, self.config.backoff_max)
+        return delay
+
     # ------------------------------------------------------------ connecting
 
     async def _connect_round(self) -> aiohttp.ClientWebSocketResponse | None:
         """Up to max_connection_attempts attempts with backoff; more rounds if restart_on_critical."""
-        delay = self.config.backoff_initial
         while not self._stopping:
             for attempt in range(1, self.config.max_connection_attempts + 1):
                 self._set_state(ConnectionState.CONNECTING, f"attempt {attempt}")
@@ -272,9 +348,8 @@ class Engine:
                 if self._stopping:
                     return None
                 if attempt < self.config.max_connection_attempts:
-                    if await self._sleep_or_stop(self._jitter(delay)):
+                    if await self._sleep_or_stop(self._next_backoff()):
                         return None
-                    delay = min(delay * 2, self.config.backoff_max)
             _LOGGER.error("%s: Failed to connect after %d attempts", self.name, self.config.max_connection_attempts)
             self._resolve_first(False)
             if not self.config.restart_on_critical:
@@ -324,6 +399,7 @@ class Engine:
             return None
         self.stats.connects += 1
         _LOGGER.info("%s: Connection open", self.name)
+        self.emit(EventKind.CONNECTED)
         return ws
 
     # --------------------------------------------------------------- serving
@@ -349,12 +425,15 @@ class Engine:
                 pass
         self._ws = None
         self._generation += 1
+        self._epoch += 1
         self.stats.disconnects += 1
         if self._ready_event is not None:
             self._ready_event.clear()
+        self.open_gap(f"disconnected: {self._close_reason or 'closed by the server'}")
         self.table.connection_lost()
         _LOGGER.info("%s: Connection closed%s", self.name,
                      f" (code={ws.close_code}, {self._close_reason or 'by the server'})")
+        self.emit(EventKind.DISCONNECTED, reason=self._close_reason, code=ws.close_code)
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
@@ -414,8 +493,8 @@ class Engine:
         if kind is Kind.DATA:
             assert key is not None and channel is not None
             sub, became_active = self.table.on_data(channel, now)
-            if became_active:
-                self._settle(self._waiters, channel if sub is None else sub.channel, True)
+            if became_active and sub is not None:
+                self._on_active(sub)
             if key is IbkrWsKey.MARKET_HISTORY and "serverId" in message:
                 self._track_server_id(channel, message)
             self._deliver(key, channel, message)
@@ -457,28 +536,46 @@ class Engine:
     def _on_status(self, args: dict[str, Any]) -> None:
         if "authenticated" in args:
             authenticated = bool(args["authenticated"])
-            if authenticated != self.authenticated:
-                log = _LOGGER.info if authenticated else _LOGGER.error
-                log("%s: Status authenticated=%s", self.name, authenticated)
-            self.authenticated = authenticated
+            previous, self.authenticated = self.authenticated, authenticated
             if authenticated:
+                if previous is not True:
+                    _LOGGER.info("%s: Status authenticated=True", self.name)
                 self._on_greeting()
-            elif self.state is ConnectionState.READY:
-                self._set_state(ConnectionState.DEGRADED, "brokerage session not authenticated")
+            elif previous is not False:
+                self._on_auth_lost("sts authenticated=false")
         if "competing" in args:
             competing = bool(args["competing"])
             if competing and not self.competing:
                 _LOGGER.error("%s: Status competing: another brokerage session is active", self.name)
+                self.emit(EventKind.COMPETING, reason="sts competing=true")
+                self._on_auth_lost("competing session")
             self.competing = competing
+
+    def _on_auth_lost(self, reason: str) -> None:
+        """Streams stop without a recovery message: recover through REST, then reconnect."""
+        _LOGGER.error("%s: brokerage session lost (%s)", self.name, reason)
+        if self.state in (ConnectionState.READY, ConnectionState.OPEN):
+            self._set_state(ConnectionState.DEGRADED, reason)
+        if self.upkeep.auth_recovering:
+            return
+        self.stats.auth_losses += 1
+        self.open_gap(f"auth lost: {reason}")
+        self._epoch += 1
+        self.table.connection_lost()
+        self.emit(EventKind.AUTH_LOST, reason=reason)
+        self.upkeep.recover_auth(self._generation)
 
     def _on_greeting(self) -> None:
         if self.state is ConnectionState.OPEN:
             self._set_state(ConnectionState.READY, "greeting received")
+            self._ready_since = self.monotonic()
             assert self._ready_event is not None
             self._ready_event.set()
             if self.config.recreate_subscriptions_on_reconnect or self.stats.connects <= 1:
-                self._spawn(self._reconcile(self._generation))
-        elif self.state is ConnectionState.DEGRADED and self.authenticated:
+                self._spawn(self._reconcile(self._epoch))
+            else:
+                self.close_gap()
+        elif self.state is ConnectionState.DEGRADED and self.authenticated and not self.upkeep.auth_recovering:
             self._set_state(ConnectionState.READY, "authenticated again")
 
     async def _send_session(self) -> None:
@@ -587,13 +684,13 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - the subscription is still worth sending
                 _LOGGER.warning("%s: %s before subscribing orders failed: %s", self.name, step, exc)
 
-    def _current(self, sub: Subscription, generation: int, attempts: int) -> bool:
-        return (generation == self._generation and self.table.get(sub.channel) is sub
+    def _current(self, sub: Subscription, epoch: int, attempts: int) -> bool:
+        return (epoch == self._epoch and self.table.get(sub.channel) is sub
                 and sub.attempts == attempts and not sub.in_flight)
 
-    async def _send_subscription(self, sub: Subscription, generation: int, attempts: int = 0) -> None:
+    async def _send_subscription(self, sub: Subscription, epoch: int, attempts: int = 0) -> None:
         """Send attempt number `attempts + 1` of `sub`, unless another path already did."""
-        if not self._current(sub, generation, attempts):
+        if not self._current(sub, epoch, attempts):
             return
         sub.in_flight = True
         try:
@@ -602,7 +699,7 @@ class Engine:
             else:
                 _LOGGER.info("%s: Subscribing reattempt (%d/%d): %s", self.name, attempts + 1,
                              self.table.retries, sub.channel)
-            if generation != self._generation or self.table.get(sub.channel) is not sub:
+            if epoch != self._epoch or self.table.get(sub.channel) is not sub:
                 return
             if not await self._send_text(sub.payload):
                 return
@@ -611,28 +708,40 @@ class Engine:
         assert self._loop is not None
         self.table.mark_sent(sub, self._loop.time())
         if sub.active:
-            self._settle(self._waiters, sub.channel, True)
+            self._on_active(sub)
         else:
-            self._loop.call_later(self.table.timeout, self._on_subscription_timer, sub, generation)
+            self._loop.call_later(self.table.timeout, self._on_subscription_timer, sub, epoch)
 
-    def _on_subscription_timer(self, sub: Subscription, generation: int) -> None:
-        if generation != self._generation or self.table.get(sub.channel) is not sub or self._loop is None:
+    def _on_active(self, sub: Subscription) -> None:
+        self._settle(self._waiters, sub.channel, True)
+        self.emit(EventKind.SUBSCRIPTION_CONFIRMED, channel=sub.channel, key=IbkrWsKey.from_channel(sub.channel),
+                  attempts=sub.attempts)
+        self.upkeep.on_active(sub, self._epoch)
+        if self.gap is not None and all(s.active for s in self.table.all()):
+            self.close_gap()
+
+    def _on_subscription_timer(self, sub: Subscription, epoch: int) -> None:
+        if epoch != self._epoch or self.table.get(sub.channel) is not sub or self._loop is None:
             return
         action = self.table.on_timer(sub.channel, self._loop.time())
         if action is Action.RESEND:
-            self._spawn(self._send_subscription(sub, generation, sub.attempts))
+            self._spawn(self._send_subscription(sub, epoch, sub.attempts))
         elif action is Action.FAIL:
             _LOGGER.warning("%s: Subscription %r not confirmed after %d attempts", self.name, sub.channel,
                             sub.attempts)
             self._settle(self._waiters, sub.channel, False)
+            self.emit(EventKind.SUBSCRIPTION_FAILED, channel=sub.channel, key=IbkrWsKey.from_channel(sub.channel),
+                      attempts=sub.attempts)
 
-    async def _reconcile(self, generation: int) -> None:
+    async def _reconcile(self, epoch: int) -> None:
         """Send every desired subscription on a newly ready connection."""
         subs = self.table.all()
         if subs:
             _LOGGER.info("%s: Recreating %d subscription(s)", self.name, len(subs))
         for sub in subs:
-            await self._send_subscription(sub, generation)
+            await self._send_subscription(sub, epoch)
+        if self.gap is not None and all(s.active for s in self.table.all()):
+            self.close_gap()
 
     async def subscribe(self, channel: str, data: dict[str, Any] | None, needs_confirmation: bool,
                         processor: SubscriptionProcessor) -> bool:
@@ -644,7 +753,7 @@ class Engine:
         future: asyncio.Future[bool] = self._loop.create_future()
         self._waiters[channel].append(future)
         if self.ready:
-            self._spawn(self._send_subscription(sub, self._generation))
+            self._spawn(self._send_subscription(sub, self._epoch))
         budget = self.config.timeout + self.table.retries * self.table.timeout + self.config.timeout * 2
         try:
             ok = await asyncio.wait_for(asyncio.shield(future), budget)
@@ -672,6 +781,8 @@ class Engine:
         """Forget `channel` and tell the server; waits for the confirmation when one is expected."""
         table_channel, wire_channel = self._resolve_unsubscribe_channel(channel)
         self.table.remove(table_channel)
+        if self.gap is not None and all(s.active for s in self.table.all()):
+            self.close_gap()
         if not self.connected:
             return True
         payload = processor.make_unsubscribe_payload(wire_channel, data)

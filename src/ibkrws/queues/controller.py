@@ -77,6 +77,8 @@ class QueueController(Generic[T]):
         self._buffers: dict[T, tuple[BoundedBuffer, ...]] = {}
         self._last_drop_log: dict[T, float] = {}
         self.dropped_total = 0
+        self.on_drop: Any = None
+        """Called as on_drop(key, dropped_so_far) at most every few seconds per key while drops happen."""
 
     def register_queues(self, keys: Any) -> None:
         """Make `keys` known (one key or an iterable of keys)."""
@@ -121,6 +123,8 @@ class QueueController(Generic[T]):
                 buffer.maxsize,
                 buffer.dropped,
             )
+            if self.on_drop is not None:
+                self.on_drop(key, buffer.dropped)
 
     def depths(self) -> dict[T, list[int]]:
         """Current depth of every accessor, by key."""
