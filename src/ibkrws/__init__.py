@@ -3,6 +3,8 @@
 Drop-in for IBind's WebSocket client: `from ibkrws import IbkrWsClient, IbkrWsKey`.
 """
 
+from ibkrws.client.async_client import AsyncIbkrWsClient
+from ibkrws.client.health import HealthReport
 from ibkrws.client.ibkr_ws_client import IbkrWsClient
 from ibkrws.client.ws_client import WsClient
 from ibkrws.errors import ConfigurationError, ExternalBrokerError, IbkrWsError
@@ -17,6 +19,8 @@ from ibkrws.rest.client import AsyncIbkrClient, IbkrClient
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncIbkrWsClient",
+    "HealthReport",
     "AsyncIbkrClient",
     "ConfigurationError",
     "ConnectionState",

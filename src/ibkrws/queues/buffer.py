@@ -15,7 +15,7 @@ from typing import Any
 class BoundedBuffer:
     """FIFO with a maximum size; overflow drops the oldest item and counts it."""
 
-    __slots__ = ("maxsize", "dropped", "delivered", "_items", "_cond", "_waiting", "__weakref__")
+    __slots__ = ("maxsize", "dropped", "delivered", "closed", "_items", "_cond", "_waiting", "__weakref__")
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
@@ -26,6 +26,7 @@ class BoundedBuffer:
         self._items: deque[Any] = deque()
         self._cond = threading.Condition(threading.Lock())
         self._waiting = 0
+        self.closed = False
 
     def __len__(self) -> int:
         return len(self._items)
@@ -66,7 +67,7 @@ class BoundedBuffer:
             try:
                 while True:
                     found, item = self.get_nowait()
-                    if found:
+                    if found or self.closed:
                         return found, item
                     if deadline is None:
                         self._cond.wait()
@@ -79,6 +80,11 @@ class BoundedBuffer:
                 self._waiting -= 1
 
     def wake_all(self) -> None:
-        """Wake blocked consumers (used at shutdown); they see an empty buffer and return."""
+        """Wake blocked consumers; they re-check and wait again unless closed."""
         with self._cond:
             self._cond.notify_all()
+
+    def close(self) -> None:
+        """No more items will come: blocked and future blocking gets return once it is empty."""
+        self.closed = True
+        self.wake_all()

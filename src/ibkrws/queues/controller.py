@@ -74,7 +74,7 @@ class QueueController(Generic[T]):
             raise ValueError(f"max_queue_size must be a positive integer, got {max_queue_size!r}")
         self.max_queue_size = max_queue_size
         self._lock = threading.Lock()
-        self._buffers: dict[T, tuple[BoundedBuffer, ...]] = {}
+        self._buffers: dict[T, tuple[Any, ...]] = {}
         self._last_drop_log: dict[T, float] = {}
         self.dropped_total = 0
         self.on_drop: Any = None
@@ -91,16 +91,22 @@ class QueueController(Generic[T]):
     def new_queue_accessor(self, key: T) -> QueueAccessor[T]:
         """A new accessor that receives every message of `key` from now on."""
         buffer = BoundedBuffer(self.max_queue_size)
-        with self._lock:
-            self._buffers[key] = self._buffers.get(key, ()) + (buffer,)
+        self.attach(key, buffer)
         accessor: QueueAccessor[T] = QueueAccessor(buffer, key)
         weakref.finalize(accessor, self._forget, key, weakref.ref(buffer))
         return accessor
 
-    def _forget(self, key: T, buffer_ref: weakref.ref[BoundedBuffer]) -> None:
-        buffer = buffer_ref()
+    def attach(self, key: T, buffer: Any) -> None:
+        """Add a consumer buffer (anything with put/maxsize/dropped/wake_all) to `key`'s fan-out."""
+        with self._lock:
+            self._buffers[key] = self._buffers.get(key, ()) + (buffer,)
+
+    def detach(self, key: T, buffer: Any) -> None:
         with self._lock:
             self._buffers[key] = tuple(b for b in self._buffers.get(key, ()) if b is not buffer)
+
+    def _forget(self, key: T, buffer_ref: weakref.ref[BoundedBuffer]) -> None:
+        self.detach(key, buffer_ref())
 
     def has_consumers(self, key: T) -> bool:
         return bool(self._buffers.get(key))
@@ -111,7 +117,7 @@ class QueueController(Generic[T]):
             if not buffer.put(data):
                 self._on_drop(key, buffer)
 
-    def _on_drop(self, key: T, buffer: BoundedBuffer) -> None:
+    def _on_drop(self, key: T, buffer: Any) -> None:
         self.dropped_total += 1
         now = time.monotonic()
         if now - self._last_drop_log.get(key, -_DROP_LOG_INTERVAL) >= _DROP_LOG_INTERVAL:

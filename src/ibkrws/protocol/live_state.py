@@ -1,0 +1,109 @@
+"""Merged live state: what users otherwise rebuild by hand from IBKR's deltas (pure).
+
+- market data: one row per conid with every named field seen so far and the `_updated` time of
+  each field; IBKR's repeated first message is recognised and not counted as an update;
+- price ladder: the latest rows per ladder topic;
+- orders: the merged state per order id (IBKR sends partial updates after the first full one);
+- trades: one record per execution id, the latest copy merged over earlier ones (IBKR re-sends
+  executions without and then with `commission`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+
+class LiveState:
+    """Merged current state of market data, ladders, orders and trades."""
+
+    def __init__(self) -> None:
+        self._market: dict[Any, dict[str, Any]] = {}
+        self._field_times: dict[Any, dict[str, Any]] = {}
+        self._updates: dict[Any, int] = {}
+        self.duplicates = 0
+        self._ladders: dict[str, list[dict[str, Any]]] = {}
+        self._orders: dict[Any, dict[str, Any]] = {}
+        self._trades: dict[str, dict[str, Any]] = {}
+
+    # ---------------------------------------------------------- market data
+
+    def merge_market_data(self, conid: Any, named: dict[str, Any]) -> bool:
+        """Merge one unwrapped row; False when it repeats the previous message exactly."""
+        row = self._market.get(conid)
+        updated = named.get("_updated")
+        if row is None:
+            row = self._market[conid] = {}
+            times = self._field_times[conid] = {}
+            self._updates[conid] = 0
+        else:
+            times = self._field_times[conid]
+            if updated is not None and row.get("_updated") == updated and all(
+                row.get(k) == v for k, v in named.items()
+            ):
+                self.duplicates += 1
+                return False
+        for name, value in named.items():
+            row[name] = value
+            times[name] = updated
+        self._updates[conid] += 1
+        return True
+
+    def market_data(self, conid: Any) -> dict[str, Any] | None:
+        """A copy of the merged row of `conid` with `fields_updated` (field -> `_updated` ms) and `updates`."""
+        row = self._market.get(conid)
+        if row is None and isinstance(conid, str) and conid.isdigit():
+            return self.market_data(int(conid))
+        if row is None:
+            return None
+        result = dict(row)
+        result["fields_updated"] = dict(self._field_times[conid])
+        result["updates"] = self._updates[conid]
+        return result
+
+    def conids(self) -> list[Any]:
+        return list(self._market)
+
+    # --------------------------------------------------------------- ladder
+
+    def merge_ladder(self, message: dict[str, Any]) -> None:
+        topic = message.get("topic")
+        data = message.get("data")
+        if isinstance(topic, str) and isinstance(data, list):
+            self._ladders[topic[1:]] = data
+
+    def ladder(self, channel: str) -> list[dict[str, Any]] | None:
+        """Latest ladder rows of `bd+ACCT+CONID` (the channel as the server echoes it)."""
+        rows = self._ladders.get(channel)
+        return copy.deepcopy(rows) if rows is not None else None
+
+    # --------------------------------------------------------------- orders
+
+    def merge_orders(self, message: dict[str, Any]) -> None:
+        args = message.get("args")
+        if not isinstance(args, list):
+            return
+        for update in args:
+            if isinstance(update, dict) and "orderId" in update:
+                self._orders.setdefault(update["orderId"], {}).update(update)
+
+    def order(self, order_id: Any) -> dict[str, Any] | None:
+        order = self._orders.get(order_id)
+        return dict(order) if order is not None else None
+
+    def orders(self) -> dict[Any, dict[str, Any]]:
+        return {k: dict(v) for k, v in self._orders.items()}
+
+    # --------------------------------------------------------------- trades
+
+    def merge_trades(self, message: dict[str, Any]) -> None:
+        args = message.get("args")
+        if not isinstance(args, list):
+            return
+        for execution in args:
+            if isinstance(execution, dict) and "execution_id" in execution:
+                self._trades.setdefault(str(execution["execution_id"]), {}).update(execution)
+
+    def trades(self) -> dict[str, dict[str, Any]]:
+        """Executions by execution id, each the latest copy."""
+        return {k: dict(v) for k, v in self._trades.items()}
