@@ -64,6 +64,7 @@ class AsyncIbkrWsClient:
         init_brokerage_session_on_auth_loss: bool = False,
         resync_orders_after_gap: bool = False,
         reconnect_backoff_max: float = 30.0,
+        record_to: str | None = None,
     ) -> None:
         self._settings = build_settings(
             account_id=account_id, url=url, host=host, port=port, base_route=base_route,
@@ -79,6 +80,7 @@ class AsyncIbkrWsClient:
             md_refresh_interval=md_refresh_interval, stale_after=stale_after,
             init_brokerage_session_on_auth_loss=init_brokerage_session_on_auth_loss,
             resync_orders_after_gap=resync_orders_after_gap, reconnect_backoff_max=reconnect_backoff_max,
+            record_to=record_to,
         )
         s = self._settings
         self._queues: QueueController[Any] = QueueController(max_queue_size=s.max_queue_size)

@@ -52,6 +52,8 @@ class IbkrWsClient(WsClient):
         init_brokerage_session_on_auth_loss (False): call `ssodh/init` while recovering from an auth loss.
         resync_orders_after_gap (False): fetch live orders over REST after a gap (ORDERS_RESYNC event).
         reconnect_backoff_max (30): cap of the exponential reconnection backoff, seconds.
+        record_to: a path; every frame in both directions is appended there as JSON lines in the
+            recorded-fixture format, session ids redacted (replay it with the simulator).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class IbkrWsClient(WsClient):
         init_brokerage_session_on_auth_loss: bool = False,
         resync_orders_after_gap: bool = False,
         reconnect_backoff_max: float = 30.0,
+        record_to: str | None = None,
     ) -> None:
         self._settings = build_settings(
             account_id=account_id, url=url, host=host, port=port, base_route=base_route,
@@ -102,6 +105,7 @@ class IbkrWsClient(WsClient):
             md_refresh_interval=md_refresh_interval, stale_after=stale_after,
             init_brokerage_session_on_auth_loss=init_brokerage_session_on_auth_loss,
             resync_orders_after_gap=resync_orders_after_gap, reconnect_backoff_max=reconnect_backoff_max,
+            record_to=record_to,
         )
         settings = self._settings
         queues = self._make_queue_controller(queue_controller_class, settings.max_queue_size)

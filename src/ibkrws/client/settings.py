@@ -82,6 +82,7 @@ class Settings:
     init_brokerage_session_on_auth_loss: bool
     resync_orders_after_gap: bool
     reconnect_backoff_max: float
+    record_to: str | None
 
     def engine_config(self, name: str) -> EngineConfig:
         return EngineConfig(
@@ -96,7 +97,7 @@ class Settings:
             backoff_max=self.reconnect_backoff_max, tickler_interval=self.tickler_interval,
             md_refresh_interval=self.md_refresh_interval, stale_after=self.stale_after,
             init_brokerage_session_on_auth_loss=self.init_brokerage_session_on_auth_loss,
-            resync_orders_after_gap=self.resync_orders_after_gap,
+            resync_orders_after_gap=self.resync_orders_after_gap, record_to=self.record_to,
         )
 
 
@@ -129,6 +130,7 @@ def build_settings(
     init_brokerage_session_on_auth_loss: bool = False,
     resync_orders_after_gap: bool = False,
     reconnect_backoff_max: float = 30.0,
+    record_to: str | None = None,
 ) -> Settings:
     """Validate the constructor arguments of a front door (see `IbkrWsClient` for their meaning)."""
     use_oauth_value = config.resolve_bool(use_oauth, "IBIND_USE_OAUTH")
@@ -168,7 +170,19 @@ def build_settings(
         init_brokerage_session_on_auth_loss=bool(init_brokerage_session_on_auth_loss),
         resync_orders_after_gap=bool(resync_orders_after_gap),
         reconnect_backoff_max=optional_positive(reconnect_backoff_max, "reconnect_backoff_max") or 30.0,
+        record_to=_check_record_to(record_to),
     )
+
+
+def _check_record_to(path: Any) -> str | None:
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"record_to must be a file path (str or Path) or None, got {path!r}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"record_to {str(path)!r}: directory {parent!r} does not exist")
+    return str(path)
 
 
 def _resolve_url(url: str | None, host: str, port: str | int, base_route: str, use_oauth: bool) -> str:

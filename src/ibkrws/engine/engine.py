@@ -20,6 +20,7 @@ import aiohttp
 
 from ibkrws.engine.connector import display_url, present
 from ibkrws.engine.offloop import call_maybe_async
+from ibkrws.engine.recorder import FrameRecorder, redact
 from ibkrws.protocol.events import EventKind, Gap, WsEvent
 from ibkrws.protocol.frames import ECHO, DecodeError, Kind, decode, route
 from ibkrws.protocol.keys import IbkrWsKey
@@ -76,6 +77,7 @@ class EngineConfig:
     auth_poll_max: float = 30.0
     init_brokerage_session_on_auth_loss: bool = False
     resync_orders_after_gap: bool = False
+    record_to: str | None = None
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Engine:
         from ibkrws.engine.upkeep import Upkeep
 
         self.upkeep = Upkeep(self)
+        self.recorder: FrameRecorder | None = None
         self.table = SubscriptionTable(config.subscription_retries, config.subscription_timeout)
         self.liveness = Liveness(config.max_ping_interval)
         self.stats = EngineStats()
@@ -212,6 +215,8 @@ class Engine:
         self._ready_event = asyncio.Event()
         self._first_connect = first_connect
         self._http = aiohttp.ClientSession()
+        if self.config.record_to:
+            self.recorder = FrameRecorder(self.config.record_to)
         self.upkeep.start()
         try:
             while not self._stopping:
@@ -241,6 +246,8 @@ class Engine:
         finally:
             self._set_state(ConnectionState.STOPPING)
             await self._cleanup()
+            if self.recorder is not None:
+                self.recorder.close()
             self._resolve_first(False)
             self._set_state(ConnectionState.STOPPED)
 
@@ -364,12 +371,13 @@ class Engine:
             return None
         try:
             result = await asyncio.wait_for(call_maybe_async(self.rest.tickle), self.config.timeout * 2)
-        except Exception as exc:  # noqa: BLE001 - any REST failure means: connect without a session
-            _LOGGER.warning("%s: tickle failed, connecting without a session: %s", self.name, exc)
-            return None
+        except Exception as exc:  # noqa: BLE001 - a REST hiccup: the last session usually still works
+            _LOGGER.warning("%s: tickle failed (%s); %s", self.name, exc,
+                            "presenting the last known session" if self._session else "connecting without a session")
+            return self._session
         data = getattr(result, "data", result)
         session = data.get("session") if isinstance(data, dict) else None
-        return session if isinstance(session, str) and session else None
+        return session if isinstance(session, str) and session else self._session
 
     async def _connect_once(self) -> aiohttp.ClientWebSocketResponse | None:
         session_id = await self._session_id()
@@ -399,6 +407,8 @@ class Engine:
             return None
         self.stats.connects += 1
         _LOGGER.info("%s: Connection open", self.name)
+        if self.recorder is not None:
+            self.recorder.meta("connect", display_url(how.url), {"session_id": "<redacted>"})
         self.emit(EventKind.CONNECTED)
         return ws
 
@@ -434,6 +444,8 @@ class Engine:
         _LOGGER.info("%s: Connection closed%s", self.name,
                      f" (code={ws.close_code}, {self._close_reason or 'by the server'})")
         self.emit(EventKind.DISCONNECTED, reason=self._close_reason, code=ws.close_code)
+        if self.recorder is not None:
+            self.recorder.meta("disconnect", "", {"code": ws.close_code, "reason": self._close_reason})
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
@@ -462,6 +474,8 @@ class Engine:
             if kind is binary or kind is text:
                 if log_raw:
                     _LOGGER.debug("%s: Raw message: %r", self.name, msg.data)
+                if self.recorder is not None:
+                    self.recorder.incoming(msg.data)
                 self._on_frame(msg.data, loop.time())
             elif kind is aiohttp.WSMsgType.PING:
                 await ws.pong(msg.data)
@@ -579,7 +593,7 @@ class Engine:
             self._set_state(ConnectionState.READY, "authenticated again")
 
     async def _send_session(self) -> None:
-        session = self._session or await self._session_id()
+        session = await self._session_id()
         if session and self._ws is not None:
             await self._send_text('{"session":"' + session + '"}')
 
@@ -664,8 +678,10 @@ class Engine:
         try:
             await ws.send_str(payload)
         except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
-            _LOGGER.warning("%s: could not send %r: %s", self.name, payload[:60], exc)
+            _LOGGER.warning("%s: could not send %r: %s", self.name, redact(payload[:60]), exc)
             return False
+        if self.recorder is not None:
+            self.recorder.outgoing(payload)
         return True
 
     async def send(self, payload: str) -> bool:
