@@ -15,7 +15,7 @@ from typing import Any
 from ibkrws.client.callbacks import ThreadCallbacks
 from ibkrws.client.delivery import EVENTS, Delivery
 from ibkrws.client.health import HealthReport, RateMeter, build_report
-from ibkrws.client.settings import build_settings, check_channel
+from ibkrws.client.settings import Settings, build_settings, check_channel
 from ibkrws.client.ws_client import WsClient
 from ibkrws.engine.engine import Engine
 from ibkrws.protocol.events import WsEvent
@@ -301,3 +301,8 @@ class IbkrWsClient(WsClient):
     @property
     def account_id(self) -> str | None:
         return self._settings.account_id
+
+    @property
+    def settings(self) -> Settings:
+        """The validated configuration this client runs with (arguments, then IBIND_* variables, then defaults)."""
+        return self._settings

@@ -44,7 +44,7 @@ async def run_blocking(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
 
 
 async def call_maybe_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Await `fn` if it is a coroutine function, else run it off the loop."""
-    if inspect.iscoroutinefunction(fn):
+    """Await `fn` if it is a coroutine function (or a method of an `is_async` client), else run it off the loop."""
+    if inspect.iscoroutinefunction(fn) or getattr(getattr(fn, "__self__", None), "is_async", False):
         return await fn(*args, **kwargs)
     return await run_blocking(fn, *args, **kwargs)

@@ -26,6 +26,8 @@ class _Endpoints:
     """The endpoints a WebSocket client needs; `_call` is sync or async in subclasses."""
 
     account_id: str | None
+    is_async = False
+    """True when the endpoint methods return awaitables (they are then awaited on the loop)."""
 
     def _call(self, request: Request) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -135,6 +137,8 @@ class IbkrClient(_Endpoints):
 
 class AsyncIbkrClient(_Endpoints):
     """The same endpoints as `IbkrClient`, awaitable (httpx.AsyncClient)."""
+
+    is_async = True
 
     def __init__(
         self,
