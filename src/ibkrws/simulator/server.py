@@ -128,7 +128,7 @@ class ServerCore:
         sock = socket.create_server((self.host, self.port), family=family, backlog=128)
         self.port = sock.getsockname()[1]
         ssl_ctx = server_context(self.cert) if self.cert else None
-        site = web.SockSite(self._runner, sock, ssl_context=ssl_ctx, shutdown_timeout=0.5)
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_ctx)
         await site.start()
         self._timer = asyncio.create_task(self._clock(), name="ibkrws-sim-clock")
 
