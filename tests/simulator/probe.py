@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,13 @@ class Probe:
         self.closed = msg
         return msg
 
+    async def closing(self, timeout: float = 3.0) -> Msg:
+        """Skip data frames until the socket reports CLOSE, CLOSED or ERROR; return that."""
+        while True:
+            msg = await self.next(timeout)
+            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                return msg
+
     async def until(self, pred: Callable[[Msg], bool], timeout: float = 3.0) -> Msg:
         """Read until a frame matches ``pred``; fails on timeout or close."""
         async with asyncio.timeout(timeout):
@@ -164,7 +172,8 @@ async def connect(sim: AsyncSimulator, *, form: str | None = "json", query: str 
 
 def rest(sim: AsyncSimulator) -> httpx.AsyncClient:
     """An httpx client on the simulator's REST base."""
-    return httpx.AsyncClient(base_url=sim.rest_url, verify=sim.cacert or False, timeout=5.0)
+    verify = ssl.create_default_context(cafile=sim.cacert) if sim.cacert else False
+    return httpx.AsyncClient(base_url=sim.rest_url, verify=verify, timeout=5.0)
 
 
 def make_sim(**overrides: Any) -> AsyncSimulator:
