@@ -98,7 +98,9 @@ class EngineStats:
     auth_losses: int = 0
     md_refreshes: int = 0
     stale_resubscribes: int = 0
-    by_key: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    connections: list[tuple[int, bool]] = field(default_factory=list)
+    """Per closed connection: (frames received on it, whether the client closed it)."""
+    frames_at_connect: int = 0
 
 
 class Engine:
@@ -145,6 +147,7 @@ class Engine:
         self._epoch = 0  # one per subscription round: a connection, or until an auth loss
         self._first_connect: asyncio.Future[bool] | None = None
         self._session: str | None = None
+        self._closing_by_client = False
 
     # ----------------------------------------------------------------- state
 
@@ -303,6 +306,7 @@ class Engine:
 
     def _close_current(self, code: int, reason: str) -> None:
         self._close_reason = reason
+        self._closing_by_client = True
         ws = self._ws
         serve = self._serve_task
         if ws is None or serve is None:
@@ -437,6 +441,8 @@ class Engine:
         self._generation += 1
         self._epoch += 1
         self.stats.disconnects += 1
+        self.stats.connections.append((self.stats.frames - self.stats.frames_at_connect, self._closing_by_client))
+        del self.stats.connections[:-1000]
         if self._ready_event is not None:
             self._ready_event.clear()
         self.open_gap(f"disconnected: {self._close_reason or 'closed by the server'}")
@@ -450,17 +456,21 @@ class Engine:
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
         self._close_reason = ""
+        self._closing_by_client = False
+        self.stats.frames_at_connect = self.stats.frames
         self._set_state(ConnectionState.OPEN)
         loop = asyncio.get_running_loop()
         self.liveness.reset(loop.time())
         generation = self._generation
         pinger = self._spawn(self._pinger(ws, generation))
         watchdog = self._spawn(self._watchdog(generation))
+        greeting = self._spawn(self._greeting_deadline(generation))
         try:
             await self._receive(ws)
         finally:
             pinger.cancel()
             watchdog.cancel()
+            greeting.cancel()
         if not self._close_reason:
             self._close_reason = f"closed by the server, code={ws.close_code}"
 
@@ -645,6 +655,17 @@ class Engine:
             except (ConnectionError, RuntimeError, aiohttp.ClientError):
                 return
             self.liveness.on_ping_sent(loop.time())
+
+    async def _greeting_deadline(self, generation: int) -> None:
+        """A socket the gateway never greets is useless (heartbeats alone do not make it ready)."""
+        assert self._ready_event is not None
+        limit = max(self.config.timeout, 1.0) * 2
+        try:
+            await asyncio.wait_for(self._ready_event.wait(), limit)
+        except asyncio.TimeoutError:
+            if generation == self._generation and self.state is ConnectionState.OPEN:
+                _LOGGER.warning("%s: no greeting within %g s of connecting; reconnecting", self.name, limit)
+                self.request_reset(restart=True, reason=f"no greeting within {limit:g} s")
 
     async def _watchdog(self, generation: int) -> None:
         loop = asyncio.get_running_loop()
