@@ -230,6 +230,8 @@ def test_switch_validation_and_reset() -> None:
         faults.rest_delay = -1
     with pytest.raises(ValueError, match="'accept', 'hang', 'refuse'"):
         faults.ws_upgrade = "close"
+    with pytest.raises(AttributeError, match="no switch 'stal'"):
+        faults.stal = True
     faults.stall = True
     faults.confirmation_delay = 2
     assert faults.switches()["stall"] is True and faults.confirmation_delay == 2.0

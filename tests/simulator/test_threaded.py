@@ -109,7 +109,7 @@ def test_recording_in_fixture_format(tmp_path: Path) -> None:
 
         async def scenario() -> None:
             http = aiohttp.ClientSession()
-            ws = await http.ws_connect(sim.ws_url)
+            ws = await http.ws_connect(sim.ws_url + "?oauth_token=tok123secret")
             probe = Probe(ws, http)
             await probe.next()
             await ws.send_str(json.dumps({"session": session}))
@@ -126,11 +126,12 @@ def test_recording_in_fixture_format(tmp_path: Path) -> None:
         assert sim.record_to == second
         sim.record_to = None
     text = path.read_text()
-    assert session not in text
+    assert session not in text and "tok123secret" not in text
     records = [json.loads(line) for line in text.splitlines()]
     assert all(set(r) == {"ts", "dir", "topic", "raw", "parsed"} for r in records)
     assert records[0]["dir"] == "meta" and records[0]["topic"] == "connect"
-    assert records[0]["raw"].startswith("ws://127.0.0.1:") and records[-1]["topic"] == "disconnect"
+    assert records[0]["raw"].startswith("ws://127.0.0.1:") and records[0]["raw"].endswith("?oauth_token=<redacted>")
+    assert records[-1]["topic"] == "disconnect"
     dirs = [(r["dir"], r["topic"]) for r in records]
     assert ("in", "(none)") not in dirs and ("in", "message") in dirs  # waiting for session, labelled
     auth = next(r for r in records if r["topic"] == "auth")

@@ -21,6 +21,8 @@ UNSUBSCRIBE = frozenset({"umd", "umh", "ubd", "uor", "utr", "upl", "usd", "uld"}
 HISTORY_BARS = {"1min": 60, "2min": 120, "3min": 180, "5min": 300, "10min": 600, "15min": 900, "30min": 1800,
                 "1h": 3600, "2h": 7200, "3h": 10800, "4h": 14400, "8h": 28800, "1d": 86400, "1w": 604800,
                 "1m": 2592000}
+MAX_RECEIVED = 10_000  # client frames kept per connection for observability
+
 _PERIOD = re.compile(r"^(\d+)(min|h|d|w|m|y)$")
 _PERIOD_UNIT = {"min": 60, "h": 3600, "d": 86400, "w": 604800, "m": 2592000, "y": 31536000}
 _PERIOD_MAX = {"min": 30, "h": 8, "d": 1000, "w": 792, "m": 182, "y": 15}
@@ -171,9 +173,10 @@ class Connection:
     closing: bool = False
     next_hb: float = 0.0
     outbox: deque[Frame] = field(default_factory=deque)
-    received: list[str] = field(default_factory=list)
+    received: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_RECEIVED))
     sent: Counter[str] = field(default_factory=Counter)
     ignored: int = 0
+    close_code: int | None = None
     seen_channels: set[str] = field(default_factory=set)
     md: dict[str, MarketDataSub] = field(default_factory=dict)
     history: dict[str, HistorySub] = field(default_factory=dict)

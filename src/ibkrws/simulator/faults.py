@@ -100,6 +100,11 @@ class Faults:
     def __init__(self, actions: Callable[[], FaultActions | None]) -> None:
         self._actions = actions
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_") and not isinstance(getattr(type(self), name, None), _Switch):
+            raise AttributeError(f"faults has no switch {name!r}; switches: {', '.join(self.switches())}")
+        super().__setattr__(name, value)
+
     def _do(self) -> FaultActions:
         actions = self._actions()
         if actions is None:

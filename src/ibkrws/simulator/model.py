@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from ibkrws.simulator.orders import Order, Update
 NO_TOPIC = "(none)"
 RAW = "(raw)"
 MAX_HISTORY = 5
+MAX_CLOSED = 1000  # closed connections kept for observability
 NO_BRIDGE = {"error": "Bad Request: no bridge", "statusCode": 400}
 NOT_FOUND_HTML = "<html><body><h1>Resource not found</h1></body></html>"
 
@@ -109,7 +111,7 @@ class Gateway:
         self.account = Account.default(config.account_id, rng, wall())
         self.orders: dict[int, Order] = {}
         self.connections: dict[int, Connection] = {}
-        self.closed: list[Connection] = []
+        self.closed: deque[Connection] = deque(maxlen=MAX_CLOSED)
         self.session_id: str | None = None
         self.sess_uuid = ""
         self.secrets: set[str] = set()
@@ -270,11 +272,12 @@ class Gateway:
         self.on_change()
         return conn
 
-    def disconnect(self, conn_id: int) -> None:
+    def disconnect(self, conn_id: int, close_code: int | None) -> None:
         """The socket closed: its subscriptions, lines and history slots are gone (no replay)."""
         conn = self.connections.pop(conn_id, None)
         if conn is not None:
             conn.closing = True
+            conn.close_code = close_code
             conn.outbox.clear()
             self.closed.append(conn)
             self.on_change()

@@ -26,7 +26,7 @@ from aiohttp import WSMsgType, web
 from ibkrws.simulator.channels import Connection
 from ibkrws.simulator.faults import Faults
 from ibkrws.simulator.model import Gateway, GatewayConfig
-from ibkrws.simulator.recorder import Recorder
+from ibkrws.simulator.recorder import REDACTED, Recorder
 from ibkrws.simulator.tls import CertFiles, certificate, server_context
 
 log = logging.getLogger("ibkrws.simulator")
@@ -86,6 +86,14 @@ def session_candidates(cookie_headers: list[str]) -> list[str]:
     return [f for f in found if f]
 
 
+def _redacted_path(request: web.Request) -> str:
+    """The request path with OAuth token values hidden (they are credentials)."""
+    if not request.query:
+        return request.path
+    parts = [f"{k}={REDACTED if k in ('oauth_token', 'sessionToken') else v}" for k, v in request.query.items()]
+    return request.path + "?" + "&".join(parts)
+
+
 class ServerCore:
     """Everything that runs on the simulator's event loop. Methods must be called on that loop."""
 
@@ -99,7 +107,6 @@ class ServerCore:
         self.cond = threading.Condition()
         self._waiters: list[asyncio.Future[None]] = []
         self._links: dict[int, _Link] = {}
-        self._closed_codes: dict[int, int | None] = {}
         self._hanging: set[asyncio.Future[None]] = set()
         self._next_conn = 0
         self._recorder: Recorder | None = None
@@ -245,8 +252,8 @@ class ServerCore:
         conn_id = self._next_conn
         if self._recorder is not None:
             scheme = "wss" if self.tls else "ws"
-            self._recorder.meta("connect", f"{self.base(scheme)}{request.path_qs}",
-                                {"connection": conn_id, "session_id": "<redacted>" if session else None})
+            self._recorder.meta("connect", f"{self.base(scheme)}{_redacted_path(request)}",
+                                {"connection": conn_id, "session_id": REDACTED if session else None})
         link = _Link(ws, request.transport)
         self._links[conn_id] = link
         conn = self.gateway.connect(conn_id, session, self.loop.time())
@@ -275,10 +282,10 @@ class ServerCore:
             if link.writer is not None:
                 link.writer.cancel()
             self._links.pop(conn_id, None)
-            self._closed_codes[conn_id] = link.close_code if link.close_code is not None else ws.close_code
-            self.gateway.disconnect(conn_id)
+            code = link.close_code if link.close_code is not None else ws.close_code
+            self.gateway.disconnect(conn_id, code)
             if self._recorder is not None:
-                self._recorder.meta("disconnect", "", {"connection": conn_id, "code": self._closed_codes[conn_id]})
+                self._recorder.meta("disconnect", "", {"connection": conn_id, "code": code})
         return ws
 
     def _on_output(self, conn: Connection) -> None:
@@ -382,7 +389,7 @@ class ServerCore:
                 received=tuple(c.received),
                 sent=dict(c.sent),
                 ignored=c.ignored,
-                close_code=self._closed_codes.get(c.id),
+                close_code=c.close_code,
             )
             for c in sorted(conns, key=lambda c: c.id)
         ]
