@@ -84,7 +84,8 @@ def test_invalid_utf8_is_decoded_leniently(payload):
 
 
 def test_valid_utf8_next_to_invalid_byte_is_kept():
-    message, repaired = decode('{"topic":"ntf","args":{"text":"Zürich \x99"}}'.encode("utf-8").replace(b"\xc2\x99", b"\x99"))
+    frame = '{"topic":"ntf","args":{"text":"Zürich \x99"}}'.encode().replace(b"\xc2\x99", b"\x99")
+    message, repaired = decode(frame)
     assert repaired
     assert message["args"]["text"] == "Zürich \u2122"
 

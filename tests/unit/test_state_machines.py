@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ibkrws import IbkrSubscriptionProcessor
 from ibkrws.protocol.liveness import Liveness
-from ibkrws.protocol.subscriptions import Action, SubState, SubscriptionTable
+from ibkrws.protocol.subscriptions import Action, SubscriptionTable, SubState
 
 P = IbkrSubscriptionProcessor()
 

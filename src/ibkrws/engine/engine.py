@@ -662,7 +662,7 @@ class Engine:
         limit = max(self.config.timeout, 1.0) * 2
         try:
             await asyncio.wait_for(self._ready_event.wait(), limit)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if generation == self._generation and self.state is ConnectionState.OPEN:
                 _LOGGER.warning("%s: no greeting within %g s of connecting; reconnecting", self.name, limit)
                 self.request_reset(restart=True, reason=f"no greeting within {limit:g} s")
