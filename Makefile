@@ -19,6 +19,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Benchmarks (not part of `make test`): ibkrws against IBind and the aiohttp+orjson floor.
+# `bench` writes benchmarks/RESULTS.md (about 6-8 minutes, IBind venvs under benchmarks/.envs/);
+# `bench-check` fails when ibkrws falls below half of its recorded burst ratio to the floor.
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+bench-check: $(STAMP)
+	$(PY) benchmarks/check.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy src
