@@ -318,3 +318,29 @@ async def test_unsolicited_messages(sim: AsyncSimulator, as_list: bool) -> None:
     assert sts.obj == {"topic": "sts", "args": {"authenticated": True}}
     await probe.close()
 
+
+
+async def test_documented_error_frames(sim: AsyncSimulator) -> None:
+    probe = await connect(sim)
+    cases = [
+        ('smd+abc+{"fields":["31"]}', {"topic": "smd+abc", "error": "Invalid conid 'abc'", "code": 400}),
+        ('smd+265598+{"fields":', {"error": "arguments of 'smd+265598' are not valid JSON", "code": 1, "topic": "smd"}),
+        ("ssd+U999+{}", {"topic": "ssd+U999", "error": "Invalid account 'U999'", "code": 400}),
+        ("smh+8595+{}", {"topic": "smh+8595", "error": "No historical data for this contract", "code": 404}),
+    ]
+    for text, expected in cases:
+        await probe.ws.send_str(text)
+        assert (await probe.until(lambda m: not m.is_hb)).obj == expected
+    await probe.close()
+
+
+async def test_market_states(sim: AsyncSimulator) -> None:
+    probe = await connect(sim)
+    sim.set_market_state(8314, "closed")
+    await probe.ws.send_str('smd+8314+{"fields":["31"]}')
+    assert (await probe.topic("smd+8314")).obj["31"].startswith("C")
+    sim.set_market_state(8314, "halted")
+    await probe.until(lambda m: m.topic == "smd+8314" and m.obj.get("31", "").startswith("H"))
+    with pytest.raises(ValueError, match="market state"):
+        sim.set_market_state(8314, "frozen")
+    await probe.close()
