@@ -16,7 +16,6 @@ import orjson
 # Commands the gateway understands, and whether their subscriptions need the brokerage session.
 BROKERAGE = frozenset({"smd", "smh", "sbd", "sor", "str"})
 SUBSCRIBE = frozenset({"smd", "smh", "sbd", "sor", "str", "spl", "ssd", "sld"})
-UNSUBSCRIBE = frozenset({"umd", "umh", "ubd", "uor", "utr", "upl", "usd", "uld"})
 
 HISTORY_BARS = {"1min": 60, "2min": 120, "3min": 180, "5min": 300, "10min": 600, "15min": 900, "30min": 1800,
                 "1h": 3600, "2h": 7200, "3h": 10800, "4h": 14400, "8h": 28800, "1d": 86400, "1w": 604800,
@@ -168,7 +167,6 @@ class Connection:
     """Everything the gateway knows about one WebSocket; lost when it closes (no replay)."""
 
     id: int
-    opened_at: float
     greeted: bool = False
     closing: bool = False
     next_hb: float = 0.0

@@ -17,9 +17,8 @@ Instruments
 
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Field ids that carry static data: sent in the first message only (they never change).
 STATIC_FIELDS = frozenset(
@@ -129,7 +128,6 @@ class Quote:
     volume: int
     avg_volume: int
     state: str = "open"  # "open", "closed" (31 prefixed C) or "halted" (31 prefixed H)
-    extras: dict[str, object] = field(default_factory=dict)
 
     def _price(self, value: float) -> str:
         return f"{value:.{self.contract.decimals}f}"
@@ -294,7 +292,3 @@ class Market:
         out.reverse()
         return out
 
-
-def is_finite_price(value: float) -> bool:
-    """True for a usable limit price."""
-    return math.isfinite(value) and value > 0

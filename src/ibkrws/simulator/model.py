@@ -197,7 +197,8 @@ class Gateway:
             "fail": "",
         }
 
-    def _sts_full(self) -> dict[str, object]:
+    def status_args(self) -> dict[str, object]:
+        """The full ``sts`` args (greeting form, protocol.md 2.4) for the current auth state."""
         return {
             "connected": self.logged_in,
             "authenticated": self.authenticated,
@@ -263,7 +264,7 @@ class Gateway:
     # ---- connections -----------------------------------------------------------------------------
     def connect(self, conn_id: int, session: str | None, now: float) -> Connection:
         """A socket was upgraded; greet it if it presented a live session, else wait for one (2.3)."""
-        conn = Connection(conn_id, now)
+        conn = Connection(conn_id)
         self.connections[conn_id] = conn
         if self.valid_session(session):
             self._greet(conn, now)
@@ -290,7 +291,7 @@ class Gateway:
                           "isPaper": self.config.paper}, "control")
         if self.authenticated:
             self._emit(conn, {"topic": "act", "args": self.accounts_body()}, "control")
-        self._emit(conn, {"topic": "sts", "args": self._sts_full()}, "control")
+        self._emit(conn, {"topic": "sts", "args": self.status_args()}, "control")
         self.on_change()
 
     def receive(self, conn_id: int, text: str, now: float) -> None:

@@ -177,7 +177,7 @@ class _SimulatorBase:
         or :meth:`cancel_order`. Bad arguments raise ``ValueError``.
         """
         return self._call(lambda core: core.gateway.place_order(conid, side, quantity, order_type, price,
-                                                                _loop_time(core)))
+                                                                core.now()))
 
     def cancel_order(self, order_id: int) -> None:
         """Cancel a working order (``ValueError`` if unknown or no longer working)."""
@@ -214,7 +214,7 @@ class _SimulatorBase:
     def send_status(self, args: dict[str, Any] | None = None) -> None:
         """Send ``sts`` with ``args`` as given, or the full current status when None."""
         self._call(lambda core: core.gateway.broadcast(
-            {"topic": "sts", "args": dict(args) if args is not None else core.gateway._sts_full()}))
+            {"topic": "sts", "args": dict(args) if args is not None else core.gateway.status_args()}))
 
     def _broadcast(self, obj: dict[str, Any]) -> None:
         self._call(lambda core: core.gateway.broadcast(obj))
@@ -249,11 +249,6 @@ class _SimulatorBase:
                 for topic, n in info.sent.items():
                     totals[topic] = totals.get(topic, 0) + n
         return totals
-
-
-def _loop_time(core: ServerCore) -> float:
-    assert core.loop is not None
-    return core.loop.time()
 
 
 class Simulator(_SimulatorBase):

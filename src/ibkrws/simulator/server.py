@@ -186,6 +186,11 @@ class ServerCore:
         self._waiters.append(fut)
         return fut
 
+    def now(self) -> float:
+        """The gateway clock: the loop's monotonic time."""
+        assert self.loop is not None
+        return self.loop.time()
+
     def wake(self) -> None:
         """Re-run the gateway clock now (after any input that may have created a deadline)."""
         self._wake.set()
@@ -256,7 +261,7 @@ class ServerCore:
                                 {"connection": conn_id, "session_id": REDACTED if session else None})
         link = _Link(ws, request.transport)
         self._links[conn_id] = link
-        conn = self.gateway.connect(conn_id, session, self.loop.time())
+        conn = self.gateway.connect(conn_id, session, self.now())
         link.writer = asyncio.create_task(self._writer(link, conn), name=f"ibkrws-sim-writer-{conn_id}")
         self.wake()
         try:
@@ -267,7 +272,7 @@ class ServerCore:
                     if self._recorder is not None:
                         self._recorder.client_frame(text)
                     try:
-                        self.gateway.receive(conn_id, text, self.loop.time())
+                        self.gateway.receive(conn_id, text, self.now())
                     except Exception:
                         log.exception("simulator failed on client frame %r", text[:200])
                     self.wake()
