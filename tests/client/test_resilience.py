@@ -99,6 +99,7 @@ def test_silent_stall_is_detected_within_max_ping_interval(sim, make_client):
     assert detected_after < 2 + 8
     sim.faults.heartbeats = True
     assert_recovered(client)
+    assert "heartbeat" in wait_event(events, EventKind.GAP).reason
 
 
 def test_total_stall_without_pongs_recovers(sim, make_client):
@@ -153,6 +154,7 @@ def test_competing_session_recovers(sim, make_client):
     sim.faults.restore_auth()
     wait_event(events, EventKind.AUTH_RESTORED)
     assert_recovered(client)
+    assert wait_event(events, EventKind.GAP).reason.startswith("auth lost")
 
 
 def test_smd_refreshed_before_expiry_without_gap(make_client):
@@ -181,6 +183,7 @@ def test_rest_outage_during_reconnect(sim, make_client):
     sim.faults.drop_connections(code=1011)
     wait_event(events, EventKind.DISCONNECTED)
     assert_recovered(client)  # the last known session is presented while REST answers 429
+    wait_event(events, EventKind.GAP)
     sim.faults.rest_429 = False
 
 
@@ -265,3 +268,48 @@ def test_every_subscription_restored_after_reconnect(sim, make_client):
     assert set(client.subscriptions()) == set(channels)
     last = sim.connections()[-1]
     assert sum(f.startswith("smd+265598") for f in last.received) == 1
+
+
+def test_orders_resynced_over_rest_after_a_gap(sim, make_client):
+    client = make_client(start=True, resync_orders_after_gap=True)
+    events = client.new_event_accessor()
+    assert client.subscribe("or")
+    order_id = sim.place_order(conid=265598, side="BUY", quantity=2, order_type="LMT", price=1.0)
+    sim.faults.drop_connections(code=1011)
+    wait_event(events, EventKind.GAP)
+    resync = wait_event(events, EventKind.ORDERS_RESYNC)
+    assert order_id in [o.get("orderId") for o in resync.detail["orders"]]
+    assert_recovered_orders = wait_for(lambda: client.ready() and all(client.subscriptions().values()),
+                                       what="orders active again")
+    assert assert_recovered_orders
+
+
+def test_rest_tickler_keeps_the_session_alive(sim, make_client):
+    from ibkrws import IbkrClient
+
+    tickles = []
+
+    class CountingClient(IbkrClient):
+        def tickle(self):
+            tickles.append(time.monotonic())
+            return super().tickle()
+
+    make_client(ibkr_client=CountingClient(url=sim.rest_url, cacert=sim.cacert), tickler_interval=0.2, start=True)
+    wait_for(lambda: len(tickles) >= 4, what="periodic tickles")  # one before connecting, then every 0.2 s
+
+
+def test_every_state_transition_is_an_event_with_a_reason(sim, make_client):
+    client = make_client()
+    events = client.new_event_accessor()
+    assert client.start()
+    wait_for(client.ready, what="ready")
+    sim.faults.drop_connections(code=1000)
+    wait_for(lambda: client.stats.connects >= 2 and client.ready(), what="reconnected")
+    seen = []
+    while (event := events.get()) is not None:
+        if event.kind is EventKind.STATE:
+            seen.append((event.detail["old"], event.detail["new"]))
+            assert event.reason or event.detail["new"] in ("open", "stopping")
+    assert ("stopped", "connecting") in seen and ("open", "ready") in seen
+    assert ("ready", "reconnecting") in seen and ("reconnecting", "connecting") in seen
+    assert client.state.value == "ready"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ibkrws import IbkrSubscriptionProcessor
-from ibkrws.protocol.liveness import Liveness
+from ibkrws.protocol.liveness import Backoff, Liveness
 from ibkrws.protocol.subscriptions import Action, SubscriptionTable, SubState
 
 P = IbkrSubscriptionProcessor()
@@ -61,3 +61,15 @@ def test_liveness_heartbeat_and_pong():
     assert "pong" in live.stale_reason(now=157)
     live.on_pong(now=157)
     assert live.stale_reason(now=158) is None
+
+
+def test_backoff_grows_to_the_cap_with_jitter_and_resets_after_a_healthy_period():
+    backoff = Backoff(initial=0.5, cap=4, healthy_after=60, jitter=0.5)
+    delays = [backoff.next_delay(now=i, random_unit=0.5) for i in range(6)]
+    assert delays == [0.5, 1, 2, 4, 4, 4]
+    assert backoff.next_delay(now=10, random_unit=0.0) == 2  # 4 * (1 - 0.5)
+    assert backoff.next_delay(now=10, random_unit=0.999) < 6  # 4 * 1.5
+    backoff.healthy(now=100)
+    assert backoff.next_delay(now=130, random_unit=0.5) == 4  # healthy for 30 s only: no reset
+    backoff.healthy(now=200)
+    assert backoff.next_delay(now=260, random_unit=0.5) == 0.5  # healthy for 60 s: back to the start

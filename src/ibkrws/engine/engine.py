@@ -24,7 +24,7 @@ from ibkrws.engine.recorder import FrameRecorder, redact
 from ibkrws.protocol.events import EventKind, Gap, WsEvent
 from ibkrws.protocol.frames import ECHO, DecodeError, Kind, decode, route
 from ibkrws.protocol.keys import IbkrWsKey
-from ibkrws.protocol.liveness import Liveness
+from ibkrws.protocol.liveness import Backoff, Liveness
 from ibkrws.protocol.payloads import SubscriptionProcessor
 from ibkrws.protocol.state import ConnectionState
 from ibkrws.protocol.subscriptions import Action, Subscription, SubscriptionTable
@@ -115,8 +115,7 @@ class Engine:
         self._emit_event = emit
         self.gap: Gap | None = None
         self.gaps: list[Gap] = []
-        self._backoff = config.backoff_initial
-        self._ready_since: float | None = None
+        self._backoff = Backoff(config.backoff_initial, config.backoff_max, config.healthy_after)
         from ibkrws.engine.upkeep import Upkeep
 
         self.upkeep = Upkeep(self)
@@ -337,13 +336,7 @@ class Engine:
 
     def _next_backoff(self) -> float:
         """Exponential backoff with jitter and a cap; back to the start after a healthy period."""
-        now = self.monotonic()
-        if self._ready_since is not None and now - self._ready_since >= self.config.healthy_after:
-            self._backoff = self.config.backoff_initial
-        self._ready_since = None
-        delay = self._jitter(self._backoff)
-        self._backoff = min(self._backoff * 2, self.config.backoff_max)
-        return delay
+        return self._backoff.next_delay(self.monotonic(), random.random())
 
     # ------------------------------------------------------------ connecting
 
@@ -592,7 +585,7 @@ class Engine:
     def _on_greeting(self) -> None:
         if self.state is ConnectionState.OPEN:
             self._set_state(ConnectionState.READY, "greeting received")
-            self._ready_since = self.monotonic()
+            self._backoff.healthy(self.monotonic())
             assert self._ready_event is not None
             self._ready_event.set()
             if self.config.recreate_subscriptions_on_reconnect or self.stats.connects <= 1:

@@ -59,3 +59,29 @@ class Liveness:
         if self.ping_outstanding_since is not None:
             candidates.append(self.ping_outstanding_since + self.max_interval)
         return min(candidates)
+
+
+class Backoff:
+    """Reconnection delays: exponential from `initial` to `cap`, jittered by `jitter` (0.5 = ±50 %),
+    back to `initial` once a connection stayed healthy for `healthy_after` seconds."""
+
+    def __init__(self, initial: float, cap: float, healthy_after: float, jitter: float = 0.5) -> None:
+        self.initial = float(initial)
+        self.cap = float(cap)
+        self.healthy_after = float(healthy_after)
+        self.jitter = float(jitter)
+        self._next = self.initial
+        self._healthy_since: float | None = None
+
+    def healthy(self, now: float) -> None:
+        """The connection became usable at `now`."""
+        self._healthy_since = now
+
+    def next_delay(self, now: float, random_unit: float) -> float:
+        """The delay before the next attempt; `random_unit` in [0, 1) supplies the jitter."""
+        if self._healthy_since is not None and now - self._healthy_since >= self.healthy_after:
+            self._next = self.initial
+        self._healthy_since = None
+        base = self._next
+        self._next = min(self._next * 2, self.cap)
+        return base * (1 - self.jitter + 2 * self.jitter * random_unit)
