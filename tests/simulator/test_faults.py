@@ -67,6 +67,7 @@ async def test_stall_is_silent_then_resumes(sim: AsyncSimulator) -> None:
     with pytest.raises(asyncio.TimeoutError):
         await probe.next(timeout=1.0)  # five heartbeat intervals without a single frame or pong
     assert sim.open_connections == 1
+    assert sim.connections()[-1].suppressed >= 4  # the tic replies at least
     sim.faults.stall = False
     await probe.until(lambda m: m.is_hb)
     await probe.close()

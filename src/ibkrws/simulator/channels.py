@@ -174,6 +174,7 @@ class Connection:
     received: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_RECEIVED))
     sent: Counter[str] = field(default_factory=Counter)
     ignored: int = 0
+    suppressed: int = 0
     close_code: int | None = None
     seen_channels: set[str] = field(default_factory=set)
     md: dict[str, MarketDataSub] = field(default_factory=dict)

@@ -214,9 +214,10 @@ class Gateway:
     def _emit(self, conn: Connection, obj: Mapping[str, Any], kind: str) -> bool:
         """Queue ``obj`` for ``conn`` unless a fault switch suppresses it; True if queued."""
         f = self.faults
-        if f.stall or conn.closing:
+        if conn.closing:
             return False
-        if (kind == "hb" and not f.heartbeats) or (kind == "data" and not f.data):
+        if f.stall or (kind == "hb" and not f.heartbeats) or (kind == "data" and not f.data):
+            conn.suppressed += 1
             return False
         payload = orjson.dumps(obj)
         topic = obj.get("topic")
@@ -244,13 +245,18 @@ class Gateway:
         conn.closing = True
         self.on_output(conn)
 
+    def _queue(self, conn: Connection, frame: Frame) -> None:
+        """Queue a ready-made frame, unless stalled (then counted as suppressed)."""
+        if self.faults.stall:
+            conn.suppressed += 1
+        else:
+            conn.outbox.append(frame)
+            self.on_output(conn)
+
     def send_raw(self, payload: bytes, binary: bool | None) -> None:
         """Queue ``payload`` unchanged on every greeted socket (fault frames)."""
-        if self.faults.stall:
-            return
         for conn in self._greeted():
-            conn.outbox.append(Frame(RAW, payload, "raw", binary=binary))
-            self.on_output(conn)
+            self._queue(conn, Frame(RAW, payload, "raw", binary=binary))
 
     def broadcast(self, obj: Mapping[str, Any]) -> None:
         """Send an unsolicited message (``blt``, ``ntf``, ``act``, ``sts``) to every greeted socket."""
@@ -318,9 +324,7 @@ class Gateway:
             self._tic(conn)
             return
         if name == "ech":  # the documented echo: the raw text back, not JSON
-            if not self.faults.stall:
-                conn.outbox.append(Frame(RAW, t.encode(), "control"))
-                self.on_output(conn)
+            self._queue(conn, Frame(RAW, t.encode(), "control"))
             return
         handler = _HANDLERS.get(name)
         if handler is None or self.faults.topic_unknown:

@@ -42,8 +42,9 @@ class ConnectionInfo:
     ``sent`` counts the frames actually written per topic (``"(none)"`` for topic-less frames such as
     ``{"message":"waiting for session"}``, ``"(raw)"`` for raw/echo frames); ``ignored`` counts
     client frames dropped by design (before the greeting, or first requests under
-    ``faults.require_second_request``); ``close_code`` is set once closed (None when the TCP
-    connection just went away).
+    ``faults.require_second_request``); ``suppressed`` counts frames the simulator discarded
+    because of a fault switch (``stall``, ``data``, ``heartbeats``); ``close_code`` is set once
+    closed (None when the TCP connection just went away).
     """
 
     id: int
@@ -52,6 +53,7 @@ class ConnectionInfo:
     received: tuple[str, ...]
     sent: dict[str, int]
     ignored: int
+    suppressed: int
     close_code: int | None
 
 
@@ -274,7 +276,7 @@ class ServerCore:
                     try:
                         self.gateway.receive(conn_id, text, self.now())
                     except Exception:
-                        log.exception("simulator failed on client frame %r", text[:200])
+                        log.exception("simulator failed on a client frame starting %r", text[:3])  # no secrets
                     self.wake()
                 elif msg.type == WSMsgType.PING:
                     if not self.faults.stall:
@@ -394,6 +396,7 @@ class ServerCore:
                 received=tuple(c.received),
                 sent=dict(c.sent),
                 ignored=c.ignored,
+                suppressed=c.suppressed,
                 close_code=c.close_code,
             )
             for c in sorted(conns, key=lambda c: c.id)
