@@ -138,6 +138,7 @@ async def test_tls_with_verification_for_ip_and_localhost() -> None:
         assert sim.ws_url.startswith("wss://127.0.0.1:") and sim.rest_url.startswith("https://")
         assert sim.cacert is not None
         ctx = ssl.create_default_context(cafile=sim.cacert)
+        ctx.verify_flags |= ssl.VERIFY_X509_STRICT  # the default from Python 3.13 on
         probe = await connect(sim, ssl=ctx)
         await probe.close()
         async with aiohttp.ClientSession() as http:
