@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
 from typing import Any
 
 from ibkrws.simulator.runner import AsyncSimulator
@@ -36,6 +37,39 @@ def register(sub: Any) -> None:
     parser.add_argument("--md-interval", type=float, default=0.5, metavar="SECONDS",
                         help="seconds between market-data ticks (default 0.5)")
     parser.set_defaults(func=run)
+    replay = sub.add_parser(
+        "replay",
+        help="replay a recording (record_to / --record JSON lines) to clients, as a gateway would",
+        description="Serve the WebSocket (and tickle) of a gateway that plays back the frames of a recording "
+        "in order, pacing answers on the client's own requests. Stops on Ctrl-C (SIGINT) or SIGTERM.",
+    )
+    replay.add_argument("path", help="recording in the recorded-fixture format (JSON lines)")
+    replay.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    replay.add_argument("--port", type=int, default=5000, help="port, 0 for a free one (default 5000)")
+    replay.add_argument("--tls", action="store_true", help="serve wss:// with a self-signed certificate")
+    replay.add_argument("--timing", action="store_true", help="keep the recorded gaps between frames")
+    replay.set_defaults(func=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Entry point of ``ibkrws replay``."""
+    from ibkrws.simulator.replay import Replayer
+
+    try:
+        replayer = Replayer(args.path, tls=args.tls, timing=args.timing, host=args.host, port=args.port).start()
+    except (OSError, ValueError) as exc:
+        print(f"ibkrws replay: {exc}", file=sys.stderr)
+        return 1
+    print(f"rest_url={replayer.rest_url} ws_url={replayer.ws_url}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(3600):
+            pass
+    finally:
+        replayer.stop()
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
