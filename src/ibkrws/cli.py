@@ -12,8 +12,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stream live data from the IBKR Client Portal Web API WebSocket.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from ibkrws.commands.health import register as register_health
+    from ibkrws.commands.stream import register as register_stream
+    from ibkrws.demo.cli import register as register_demo
     from ibkrws.simulator.cli import register as register_simulate
 
+    register_demo(sub)
+    register_stream(sub)
+    register_health(sub)
     register_simulate(sub)
     return parser
 
