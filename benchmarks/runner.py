@@ -324,6 +324,15 @@ def make_client(kind: str, url: str, rest_url: str, timeout: float) -> Any:
 
 
 def rss_mb() -> float:
+    """Peak RSS of this process image. Linux's ru_maxrss survives fork+exec (a child starts at its
+    parent's peak), so read VmHWM, which belongs to the current address space."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
