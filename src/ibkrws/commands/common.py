@@ -29,6 +29,8 @@ EXIT_ERROR = 2
 
 DEFAULT_WS_URL = "wss://127.0.0.1:5000/v1/api/ws"
 SIMULATOR_ACCOUNT = "DU1234567"
+CLIENT_TIMEOUT = 5.0
+"""The `timeout` of the commands' clients (IbkrWsClient's default), lowered to a shorter `--timeout`."""
 
 
 class CommandError(Exception):
@@ -97,11 +99,14 @@ class Gateway:
         except ValueError as exc:
             raise CommandError(str(exc)) from None
 
-    def ws_client(self, rest: IbkrClient, **kwargs: Any) -> IbkrWsClient:
-        """An `IbkrWsClient` for this gateway, tickling through `rest` (bad arguments: `CommandError`)."""
+    def ws_client(self, rest: IbkrClient, wait: float, **kwargs: Any) -> IbkrWsClient:
+        """An `IbkrWsClient` for this gateway, tickling through `rest` (bad arguments: `CommandError`).
+
+        Its `timeout` (each bounded wait, connecting included) is `wait` seconds, at most the default 5.
+        """
         try:
             return IbkrWsClient(url=self.ws_url, account_id=self.account_id, cacert=self.cacert,
-                                ibkr_client=rest, **kwargs)
+                                ibkr_client=rest, timeout=min(wait, CLIENT_TIMEOUT), **kwargs)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
 
@@ -176,9 +181,10 @@ def preflight(gateway: Gateway, rest: IbkrClient) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def wait_ready(client: IbkrWsClient, timeout: float) -> bool:
-    """Wait (at most `timeout` seconds) until the client is connected and greeted by the gateway."""
+def start_ready(client: IbkrWsClient, timeout: float) -> bool:
+    """Start the client and wait (about `timeout` seconds at most) until it is connected and greeted."""
     deadline = time.monotonic() + timeout
+    client.start()  # returns within the client's own timeout, connected or not
     while not client.ready():
         if time.monotonic() >= deadline or not client.running:
             return False

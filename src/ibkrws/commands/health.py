@@ -24,7 +24,7 @@ from ibkrws.commands.common import (
     configure_logging,
     open_gateway,
     preflight,
-    wait_ready,
+    start_ready,
 )
 
 
@@ -75,11 +75,10 @@ def _check(args: argparse.Namespace) -> HealthReport:
         try:
             preflight(gateway, rest)
             status = IbkrWsKey.AUTHENTICATION_STATUS
-            client = gateway.ws_client(rest, unsolicited_channels_to_be_queued=[status])
+            client = gateway.ws_client(rest, args.timeout, unsolicited_channels_to_be_queued=[status])
             try:
-                client.start()
                 deadline = time.monotonic() + args.timeout
-                if wait_ready(client, args.timeout):
+                if start_ready(client, args.timeout):
                     for channel in args.subscribe:
                         client.subscribe(channel)
                     if client.get(status) is None:  # the gateway's status message follows its greeting

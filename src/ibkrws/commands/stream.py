@@ -30,7 +30,7 @@ from ibkrws.commands.common import (
     open_gateway,
     positive_float,
     preflight,
-    wait_ready,
+    start_ready,
 )
 from ibkrws.commands.output import event_line, format_lines, json_line
 from ibkrws.protocol.fields import FIELD_NAMES
@@ -179,7 +179,7 @@ def _stream(args: argparse.Namespace) -> int:
         rest = gateway.rest_client(args.timeout)
         try:
             preflight(gateway, rest)
-            client = gateway.ws_client(rest)
+            client = gateway.ws_client(rest, args.timeout)
             try:
                 return _pump(args, gateway, client, specs)
             finally:
@@ -194,8 +194,7 @@ def _pump(args: argparse.Namespace, gateway: Any, client: Any, specs: list[tuple
         client.on(key, lambda message, key=key: sink.put((key, message, time.time())))
     if args.events:
         client.on(_EVENTS, lambda event: sink.put((_EVENTS, event, time.time())))
-    client.start()
-    if not wait_ready(client, args.timeout):
+    if not start_ready(client, args.timeout):
         raise CommandError(f"the gateway at {gateway.address} answers REST, but its WebSocket {gateway.ws_url} was "
                            f"not ready within {args.timeout:g} s (state: {client.state.value}); -v shows why")
     for channel, data in specs:
