@@ -284,7 +284,9 @@ def write_report(data: dict[str, Any]) -> str:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in data["notes"]]
     lines += ["", "## Where the time goes", "",
               "cProfile of ibkrws's worker thread (the receive path: socket → decode → route → unwrap → "
-              "queues) during a 100k burst, top functions by own time. The consumer thread is not included.", "",
+              "queues) during a 100k burst, top functions by own time. The consumer thread is not included. "
+              "cProfile inflates per-call costs: `PROFILE.md` has a sampling (py-spy) breakdown and what to change.",
+              "",
               "```", data["profile"], "```", ""]
     return "\n".join(lines)
 
