@@ -34,6 +34,8 @@ def test_record_then_replay_yields_the_same_messages(tmp_path):
     path = tmp_path / "session.jsonl"
     with Simulator(tls=True, md_interval=0.05, pnl_interval=0.2, seed=11) as sim:
         client, accessors = _client(sim.ws_url, sim.cacert, record_to=str(path))
+        # `sor` has no confirmation: place the order once the gateway has the subscription
+        wait_for(lambda: any(f.startswith("sor") for f in sim.received_frames()), what="sor at the gateway")
         order_id = sim.place_order(conid=265598, side="BUY", quantity=5, order_type="MKT")
         wait_for(lambda: all(accessors[k].qsize() >= 3 for k in KEYS) and accessors[KEYS[0]].qsize() >= 20,
                  timeout=30, what="messages on every key")

@@ -6,7 +6,8 @@ script: before sending the frames that followed a client frame in the recording,
 waits (bounded) for the client to send a frame with the same topic, so answers never overtake
 the requests that caused them. With `timing=True` the original gaps between frames are kept.
 Each WebSocket connection replays the next connection of the recording (split at `connect` meta
-records), so reconnects replay too.
+records, closed where the recording saw a `disconnect`), so reconnects replay too; a connection
+recorded without its greeting (recorders that wait for it often drop it) gets a minimal one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from aiohttp import WSMsgType, web
 from ibkrws.simulator.tls import certificate, server_context
 
 SESSION = "0" * 32
+GREETING = (
+    '{"topic":"system","success":"replay","isFT":false,"isPaper":false}',
+    '{"topic":"sts","args":{"authenticated":true,"competing":false,"connected":true,"message":""}}',
+)
+"""Sent first on a connection whose recording has no greeting (recorders that wait for it often drop it)."""
 
 
 @dataclass
@@ -49,10 +55,21 @@ def _time(record: dict[str, Any]) -> float:
         return 0.0
 
 
-def load_script(path: str | Path) -> list[list[Step]]:
+@dataclass
+class Connection:
+    """One recorded connection: its steps, and whether the recording saw it end."""
+
+    steps: list[Step] = field(default_factory=lambda: [Step(None)])
+    disconnected: bool = False
+
+    def greeted(self) -> bool:
+        return any('"success"' in frame and '"system"' in frame for step in self.steps for _, frame in step.frames)
+
+
+def load_script(path: str | Path) -> list[Connection]:
     """Connections of a recording, each a list of steps."""
-    connections: list[list[Step]] = []
-    steps: list[Step] = []
+    connections: list[Connection] = []
+    current: Connection | None = None
     last_time: float | None = None
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -60,10 +77,17 @@ def load_script(path: str | Path) -> list[list[Step]]:
         record = orjson.loads(line)
         direction = record.get("dir")
         if direction == "meta" and record.get("topic") == "connect":
-            if steps:
-                connections.append(steps)
-            steps, last_time = [Step(None)], None
+            current, last_time = Connection(), None
+            connections.append(current)
             continue
+        if direction == "meta" and record.get("topic") == "disconnect":
+            if current is not None:
+                current.disconnected = True
+            continue
+        if current is None:
+            current = Connection()
+            connections.append(current)
+        steps = current.steps
         if not steps:
             steps = [Step(None)]
         if direction == "out":
@@ -75,8 +99,9 @@ def load_script(path: str | Path) -> list[list[Step]]:
             delay = 0.0 if last_time is None else max(0.0, now - last_time)
             last_time = now
             steps[-1].frames.append((delay, str(record.get("raw", ""))))
-    if steps:
-        connections.append(steps)
+    for connection in connections:
+        if not connection.greeted():
+            connection.steps[0].frames[:0] = [(0.0, frame) for frame in GREETING]
     return connections
 
 
@@ -89,7 +114,7 @@ class Replayer:
             raise ValueError(f"path {str(path)!r} is not a file: expected a recording in the recorded-fixture format")
         self.script = load_script(path)
         if not self.script:
-            raise ValueError(f"{path}: no connection to replay (no `in` frames)")
+            raise ValueError(f"{path}: no connection to replay")
         self.tls = tls
         self.timing = timing
         self.wait_timeout = wait_timeout
@@ -131,8 +156,9 @@ class Replayer:
                     await inbox.put(_topic(msg.data))
 
         reader = asyncio.ensure_future(read())
+        connection = self.script[index]
         try:
-            for step in self.script[index]:
+            for step in connection.steps:
                 if step.await_topic is not None:
                     await self._await_topic(inbox, step.await_topic)
                 for delay, frame in step.frames:
@@ -142,6 +168,9 @@ class Replayer:
                         return ws
                     await ws.send_bytes(frame.encode("utf-8"))
                     self.sent += 1
+            if connection.disconnected and index < len(self.script) - 1:
+                await ws.close(code=1001, message=b"recorded disconnect")
+                return ws
             await reader
         finally:
             reader.cancel()
