@@ -118,3 +118,37 @@ async def test_async_health_report(asim):
         assert report.state == "ready" and report.connected and report.healthy
         assert report.subscriptions[0].channel == "pl"
         assert report.to_dict()["healthy"] is True
+
+
+async def test_cancelling_a_consumer_task_is_clean(asim):
+    async with make(asim) as client:
+        stream = client.stream(IbkrWsKey.MARKET_DATA)
+        assert await client.subscribe("md+265598", {"fields": ["31"]})
+
+        async def consume():
+            async for _ in stream:
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        other = client.stream(IbkrWsKey.MARKET_DATA)
+        assert await other.get(timeout=5) is not None  # delivery goes on
+        waiting = asyncio.create_task(client.subscribe("md+8314", {"fields": ["31"]}))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert client.ready()
+
+
+async def test_async_client_with_sync_rest_client(asim):
+    from ibkrws import IbkrClient
+
+    rest = IbkrClient(url=asim.rest_url, cacert=asim.cacert)  # blocking calls run off the loop
+    async with make(asim, ibkr_client=rest) as client:
+        assert await client.subscribe("or")
+        assert client.subscriptions() == {"or": True}
+    rest.close()

@@ -31,12 +31,13 @@ class _Failures:
     def record(self, callback: Any, exc: BaseException) -> None:
         self.count += 1
         now = time.monotonic()
-        if now - self._last_log >= 5.0:
-            self._last_log = now
-            _LOGGER.error("%s: callback %s failed (%d failures so far): %r", self.owner,
-                          getattr(callback, "__name__", callback), self.count, exc)
+        if now - self._last_log < 5.0:
+            return  # counted; logged and reported at most every 5 s
+        self._last_log = now
+        name = getattr(callback, "__name__", repr(callback))
+        _LOGGER.error("%s: callback %s failed (%d failures so far): %r", self.owner, name, self.count, exc)
         self.emit(WsEvent(EventKind.CALLBACK_FAILED, time.time(), reason=repr(exc)[:200],
-                          detail={"callback": getattr(callback, "__name__", repr(callback))}))
+                          detail={"callback": name, "failures": self.count}))
 
 
 class ThreadCallbacks:
