@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
+from orjson import JSONDecodeError
 
 from ibkrws.engine.connector import display_url, present
 from ibkrws.engine.offloop import call_maybe_async
@@ -30,6 +32,8 @@ from ibkrws.protocol.state import ConnectionState
 from ibkrws.protocol.subscriptions import Action, Subscription, SubscriptionTable
 
 _LOGGER = logging.getLogger("ibkrws.client")
+_loads = orjson.loads
+_ROUTE_CACHE_SIZE = 10_000
 
 CLOSE_NORMAL = 1000
 CLOSE_UNEXPECTED = 1011
@@ -147,6 +151,8 @@ class Engine:
         self._first_connect: asyncio.Future[bool] | None = None
         self._session: str | None = None
         self._closing_by_client = False
+        self._routes: dict[str, tuple[IbkrWsKey, str]] = {}
+        self._last_logged: dict[str, float] = {}
 
     # ----------------------------------------------------------------- state
 
@@ -491,38 +497,74 @@ class Engine:
                 return
 
     def _on_frame(self, payload: bytes | str, now: float) -> None:
+        """One frame: decode once, route once (cached per topic), hand off once."""
         stats = self.stats
         stats.frames += 1
         try:
+            message = _loads(payload)
+        except JSONDecodeError:
+            message = self._decode_slow(payload)
+            if message is None:
+                return
+        if type(message) is not dict:
+            stats.invalid_json += 1
+            self._log_limited("invalid", logging.WARNING, "skipped a frame that is not a JSON object (%d so far)",
+                              stats.invalid_json)
+            return
+        topic = message.get("topic")
+        cached = self._routes.get(topic) if type(topic) is str else None
+        if cached is not None and "error" not in message:
+            key, channel = cached
+        else:
+            kind, key, channel = route(message)  # type: ignore[assignment]
+            if kind is not Kind.DATA:
+                self._on_other(kind, key, channel, message, now)
+                return
+            if len(self._routes) < _ROUTE_CACHE_SIZE:
+                self._routes[topic] = (key, channel)  # type: ignore[index]
+        sub, became_active = self.table.on_data(channel, now)
+        if became_active and sub is not None:
+            self._on_active(sub)
+        if key is IbkrWsKey.MARKET_HISTORY and "serverId" in message:
+            self._track_server_id(channel, message)
+        self._deliver(key, channel, message)
+
+    def _decode_slow(self, payload: bytes | str) -> dict[str, Any] | None:
+        """Frames orjson refused: the echo, invalid UTF-8 (repaired, counted) or garbage (counted, skipped)."""
+        stats = self.stats
+        if payload == ECHO or payload == "ech+hb":
+            return None
+        try:
             message, repaired = decode(payload)
         except DecodeError as exc:
-            if payload == ECHO or payload == "ech+hb":
-                return
             stats.invalid_json += 1
-            _LOGGER.warning("%s: skipped a frame that is not a JSON object (%d so far): %s", self.name,
-                            stats.invalid_json, exc)
-            return
+            self._log_limited("invalid", logging.WARNING, "skipped a frame that is not a JSON object (%d so far): %s",
+                              stats.invalid_json, exc)
+            return None
         if repaired:
             stats.repaired_utf8 += 1
-            _LOGGER.info("%s: frame with invalid UTF-8 decoded leniently (%d so far)", self.name,
-                         stats.repaired_utf8)
-        kind, key, channel = route(message)
-        if kind is Kind.DATA:
-            assert key is not None and channel is not None
-            sub, became_active = self.table.on_data(channel, now)
-            if became_active and sub is not None:
-                self._on_active(sub)
-            if key is IbkrWsKey.MARKET_HISTORY and "serverId" in message:
-                self._track_server_id(channel, message)
-            self._deliver(key, channel, message)
-        elif kind is Kind.UNSOLICITED:
+            self._log_limited("utf8", logging.INFO, "frame with invalid UTF-8 decoded leniently (%d so far)",
+                              stats.repaired_utf8)
+        return message
+
+    def _log_limited(self, what: str, level: int, text: str, *args: Any) -> None:
+        """Log at most every 5 s per kind of event: the counters carry the exact numbers."""
+        now = time.monotonic()
+        if now - self._last_logged.get(what, -10.0) >= 5.0:
+            self._last_logged[what] = now
+            _LOGGER.log(level, "%s: " + text, self.name, *args)
+
+    def _on_other(self, kind: Kind, key: IbkrWsKey | None, channel: str | None, message: dict[str, Any],
+                  now: float) -> None:
+        stats = self.stats
+        if kind is Kind.UNSOLICITED:
             assert key is not None
             self._on_unsolicited(key, message, now)
         elif kind is Kind.TIC:
             self._on_tic(message)
         elif kind is Kind.ERROR:
             stats.errors += 1
-            _LOGGER.error("%s: error message: %s", self.name, message)
+            self._log_limited("error", logging.ERROR, "error message (%d so far): %s", stats.errors, message)
             self._deliver_unsolicited(IbkrWsKey.ERROR, message)
         elif kind is Kind.WAITING_FOR_SESSION:
             _LOGGER.info("%s: Waiting for an active IBKR session", self.name)
@@ -532,7 +574,8 @@ class Engine:
             self._on_unsubscribed(key, channel)
         else:
             stats.unknown += 1
-            _LOGGER.warning("%s: unrecognised message: %s", self.name, str(message)[:300])
+            self._log_limited("unknown", logging.WARNING, "unrecognised message (%d so far): %s", stats.unknown,
+                              str(message)[:300])
 
     def _on_unsolicited(self, key: IbkrWsKey, message: dict[str, Any], now: float) -> None:
         if key is IbkrWsKey.SYSTEM:

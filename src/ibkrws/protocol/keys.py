@@ -31,6 +31,10 @@ class IbkrWsKey(Enum):
     SYSTEM = "SYSTEM"
     NOTIFICATIONS = "NOTIFICATIONS"
 
+    # Members are singletons compared by identity: the identity hash is consistent with that and,
+    # unlike Enum's Python-level __hash__, costs nothing on the receive path's dict lookups.
+    __hash__ = object.__hash__
+
     @classmethod
     def from_channel(cls, channel: str) -> IbkrWsKey:
         """The solicited key of a two-letter channel (`'md'` -> `MARKET_DATA`).

@@ -38,14 +38,11 @@ class LiveState:
             self._updates[conid] = 0
         else:
             times = self._field_times[conid]
-            if updated is not None and row.get("_updated") == updated and all(
-                row.get(k) == v for k, v in named.items()
-            ):
+            if updated is not None and row.get("_updated") == updated and named.items() <= row.items():
                 self.duplicates += 1
                 return False
-        for name, value in named.items():
-            row[name] = value
-            times[name] = updated
+        row.update(named)
+        times.update(dict.fromkeys(named, updated))
         self._updates[conid] += 1
         return True
 

@@ -15,12 +15,9 @@ def unwrap(message: dict[str, Any]) -> dict[Any, dict[str, Any]] | None:
     conid = message.get("conid")
     if conid is None:
         return None
-    result: dict[str, Any] = {"conid": conid, "_updated": message.get("_updated"), "topic": message.get("topic")}
     names = _NAMES
-    for field, value in message.items():
-        name = names.get(field)
-        if name is not None:
-            result[name] = value
+    result: dict[str, Any] = {"conid": conid, "_updated": message.get("_updated"), "topic": message.get("topic")}
+    result.update({names[field]: value for field, value in message.items() if field in names})
     return {conid: result}
 
 
