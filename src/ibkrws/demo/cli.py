@@ -201,17 +201,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _live(tracker: Tracker, title: str, stop: threading.Event, deadline: float | None) -> None:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
     from rich.live import Live
 
     console = Console()
+
+    def view() -> RenderableType:
+        return render(tracker, title, console.height, console.width)
+
     tracker.poll()
-    with KeyWatcher(stop), Live(render(tracker, title, console.height), console=console, auto_refresh=False,
-                                redirect_stderr=False) as live:
+    with KeyWatcher(stop), Live(view(), console=console, auto_refresh=False, redirect_stderr=False) as live:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             stop.wait(0.25)
             tracker.poll()
-            live.update(render(tracker, title, console.height), refresh=True)
+            live.update(view(), refresh=True)
 
 
 def _plain(printer: PlainPrinter, sim: Simulator, stop: threading.Event, deadline: float | None,

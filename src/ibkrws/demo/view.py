@@ -54,8 +54,28 @@ def _age(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f} s"
 
 
-def render(tracker: Tracker, title: str, height: int | None = None) -> RenderableType:
-    """The live view: connection header, market-data table, orders and P&L, events (fitted to `height` rows)."""
+WIDE = 110
+"""Terminal columns from which orders and P&L sit side by side and every market-data column shows."""
+
+
+def render(tracker: Tracker, title: str, height: int | None = None, width: int | None = None) -> RenderableType:
+    """The live view: connection header, market data, orders and P&L, events (fitted to `height` x `width`)."""
+    wide = width is None or width >= WIDE
+    orders = _orders(tracker, wide)
+    lower: RenderableType
+    if wide:
+        grid = Table.grid(expand=True, padding=(0, 3))
+        grid.add_column(ratio=1)
+        grid.add_column(no_wrap=True)
+        grid.add_row(orders, _pnl(tracker))
+        lower, used = grid, 24
+    else:
+        lower, used = Group(orders, _pnl_lines(tracker)), 27
+    lines = EVENT_LINES if height is None else max(3, min(EVENT_LINES, height - used - len(tracker.quotes)))
+    return Group(_header(tracker, title), _market(tracker, wide), lower, _events(tracker, lines))
+
+
+def _header(tracker: Tracker, title: str) -> RenderableType:
     health = tracker.health
     header = Text.assemble(
         ("state ", "dim"), (health.state.upper(), STATE_STYLES.get(health.state, "")),
@@ -65,21 +85,36 @@ def render(tracker: Tracker, title: str, height: int | None = None) -> Renderabl
         ("   frames ", "dim"), str(health.frames),
         ("   uptime ", "dim"), f"{tracker.uptime():.0f} s",
     )
-    top = Panel(header, title=title, subtitle="Ctrl-C or q to exit", title_align="left",
-                border_style=STATE_STYLES.get(health.state, "white").replace("bold ", ""))
+    return Panel(header, title=title, subtitle="Ctrl-C or q to exit", title_align="left",
+                 border_style=STATE_STYLES.get(health.state, "white").replace("bold ", ""))
 
-    market = Table(title="Market data", title_justify="left", box=box.SIMPLE_HEAVY, expand=True)
-    for name in ("Symbol", "Conid"):
-        market.add_column(name)
-    for name in ("Last", "Bid", "Ask", "Bid size", "Ask size", "Change", "Chg %", "Updates", "Upd/s"):
-        market.add_column(name, justify="right")
+
+def _market(tracker: Tracker, wide: bool) -> RenderableType:
+    market = Table(title="Market data", title_justify="left", box=box.SIMPLE_HEAVY, expand=wide, pad_edge=False,
+                   collapse_padding=not wide)
+    names = ["Symbol", "Conid", "Last", "Bid", "Ask", "Bid size", "Ask size", "Change", "Chg %", "Updates", "Upd/s"]
+    if not wide:
+        names.remove("Conid")
+        names.remove("Updates")
+    short = {} if wide else {"Bid size": "Bid sz", "Ask size": "Ask sz", "Chg %": "Chg%"}
+    for name in names:
+        market.add_column(short.get(name, name), justify="left" if name in ("Symbol", "Conid") else "right",
+                          no_wrap=True)
     for quote in tracker.quotes.values():
         last_style = "green" if quote.direction > 0 else "red" if quote.direction < 0 else ""
-        market.add_row(quote.symbol or "…", str(quote.conid), Text(quote.last, style=last_style), quote.bid,
-                       quote.ask, quote.bid_size, quote.ask_size, _signed(quote.change),
-                       _signed(quote.change_percent), str(quote.updates), f"{quote.rate:.1f}")
+        cells: dict[str, Any] = {
+            "Symbol": quote.symbol or "…", "Conid": str(quote.conid), "Last": Text(quote.last, style=last_style),
+            "Bid": quote.bid, "Ask": quote.ask, "Bid size": quote.bid_size, "Ask size": quote.ask_size,
+            "Change": _signed(quote.change), "Chg %": _signed(quote.change_percent), "Updates": str(quote.updates),
+            "Upd/s": f"{quote.rate:.1f}",
+        }
+        market.add_row(*(cells[name] for name in names))
+    return market
 
-    orders = Table(title="Latest orders", title_justify="left", box=box.SIMPLE, expand=True, pad_edge=False)
+
+def _orders(tracker: Tracker, wide: bool) -> Table:
+    orders = Table(title="Latest orders", title_justify="left", box=box.SIMPLE, expand=wide, pad_edge=False,
+                   collapse_padding=not wide)
     for name in ("Order", "Symbol", "Side", "Qty", "Type", "Price", "Status", "Filled", "Avg"):
         orders.add_column(name, justify="right" if name in ("Qty", "Price", "Filled", "Avg") else "left", no_wrap=True)
     for row in reversed(tracker.orders(limit=6)):
@@ -88,7 +123,10 @@ def render(tracker: Tracker, title: str, height: int | None = None) -> Renderabl
                        Text(row.status, style=STATUS_STYLES.get(row.status, "")), f"{row.filled:g}", row.avg_price)
     if not orders.row_count:
         orders.add_row("", "waiting for the first order…", "", "", "", "", "", "", "")
+    return orders
 
+
+def _pnl(tracker: Tracker) -> Table:
     pnl = Table(title="P&L", title_justify="left", box=box.SIMPLE, pad_edge=False)
     pnl.add_column("")
     rows = list(tracker.pnl.items())
@@ -97,20 +135,30 @@ def render(tracker: Tracker, title: str, height: int | None = None) -> Renderabl
     for field, name in PNL_COLUMNS:
         values = [_money(row.get(field)) for _, row in rows]
         pnl.add_row(name, *(_signed(v) if field in ("dpl", "upl") else v for v in values))
+    return pnl
 
-    lower = Table.grid(expand=True, padding=(0, 3))
-    lower.add_column(ratio=1)
-    lower.add_column(no_wrap=True)
-    lower.add_row(orders, pnl)
 
-    lines = []
-    event_lines = EVENT_LINES if height is None else max(3, min(EVENT_LINES, height - 24 - len(tracker.quotes)))
-    for note in tracker.recent_notes(event_lines, exclude=("order",)):
-        lines.append(Text.assemble((f"{_clock(note.time)} ", "dim"),
-                                   (f"{note.kind:<11} ", NOTE_STYLES.get(note.kind, "")), note.text))
-    events = Panel(Text("\n").join(lines) if lines else Text("…", style="dim"),
-                   title="Connection and simulator events", title_align="left", border_style="dim")
-    return Group(top, market, lower, events)
+def _pnl_lines(tracker: Tracker) -> RenderableType:
+    """P&L in one line per account row, for narrow terminals."""
+    text = Text()
+    for row_key, row in tracker.pnl.items():
+        text.append("P&L ", style="bold")
+        text.append(f"{row_key} ")
+        for field, name in PNL_COLUMNS:
+            value = _money(row.get(field))
+            text.append(f" {name.lower()} ", style="dim")
+            text.append_text(_signed(value) if field in ("dpl", "upl") else Text(value))
+        text.append("\n")
+    return text
+
+
+def _events(tracker: Tracker, count: int) -> RenderableType:
+    lines = [Text.assemble((f"{_clock(note.time)} ", "dim"), (f"{note.kind:<11} ", NOTE_STYLES.get(note.kind, "")),
+                           note.text)
+             for note in tracker.recent_notes(count, exclude=("order",))]
+    text = Text("\n").join(lines) if lines else Text("…", style="dim")
+    text.no_wrap, text.overflow = True, "ellipsis"
+    return Panel(text, title="Connection and simulator events", title_align="left", border_style="dim")
 
 
 def _clock(epoch: float) -> str:
