@@ -221,3 +221,23 @@ def test_invalid_queue_key_raises(make_client):
         client.new_queue_accessor("MARKET_DATA")
     with pytest.raises(ValueError, match="IbkrWsKey"):
         client.get("PNL")
+
+
+def test_secrets_never_reach_logs_or_reprs(sim, make_client, caplog, tmp_path):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="ibkrws")
+    token = "0123456789abcdefSECRETTOKEN"
+    record = tmp_path / "frames.jsonl"
+    client = make_client(use_oauth=True, access_token=token, log_raw_messages=True, record_to=str(record),
+                         start=True)
+    assert client.subscribe("pl")
+    assert client.tic() is not None
+    sim.faults.drop_connections(code=1011)
+    wait_for(lambda: client.stats.connects >= 2 and client.ready(), what="reconnect")
+    client.shutdown()
+    session = sim.session_id
+    text = caplog.text + repr(client.settings) + str(client) + record.read_text()
+    assert token not in text
+    assert session not in text
+    assert "Raw message" in caplog.text  # raw logging was on, with secrets redacted

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,7 +61,7 @@ class Settings:
     rest_url: str
     cacert: str | bool
     use_oauth: bool
-    access_token: str | None
+    access_token: str | None = field(repr=False)  # a secret: never in reprs or logs
     ping_interval: float
     max_ping_interval: float
     timeout: float

@@ -57,7 +57,7 @@ class EngineConfig:
     ws_url: str
     ssl: Any
     use_oauth: bool = False
-    access_token: str | None = None
+    access_token: str | None = field(default=None, repr=False)  # a secret: never in reprs or logs
     ping_interval: float = 45
     max_ping_interval: float = 300
     timeout: float = 5
@@ -482,7 +482,7 @@ class Engine:
             kind = msg.type
             if kind is binary or kind is text:
                 if log_raw:
-                    _LOGGER.debug("%s: Raw message: %r", self.name, msg.data)
+                    _LOGGER.debug("%s: Raw message: %s", self.name, redact(str(msg.data)))
                 if self.recorder is not None:
                     self.recorder.incoming(msg.data)
                 self._on_frame(msg.data, loop.time())
