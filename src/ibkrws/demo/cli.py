@@ -223,12 +223,13 @@ def _plain(printer: PlainPrinter, sim: Simulator, stop: threading.Event, deadlin
     until = "until Ctrl-C" if duration is None else f"for {duration:g} s"
     printer.line("demo", f"simulator {sim.ws_url}, account {sim.account_id}, {len(tracker.conids)} instruments; "
                          f"running {until}")
-    while not stop.is_set() and not printer.broken:
-        tracker.poll()
-        printer.tick(time.monotonic())
-        if deadline is not None and time.monotonic() >= deadline:
-            return
-        stop.wait(0.25 if deadline is None else max(0.0, min(0.25, deadline - time.monotonic())))
+    with KeyWatcher(stop):  # `make demo | tee log` on a terminal: Ctrl-C ends the demo, not make and tee
+        while not stop.is_set() and not printer.broken:
+            tracker.poll()
+            printer.tick(time.monotonic())
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            stop.wait(0.25 if deadline is None else max(0.0, min(0.25, deadline - time.monotonic())))
 
 
 def _print_summary(summary: str) -> None:
