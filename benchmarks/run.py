@@ -244,6 +244,10 @@ def _fmt(value: float | None, fmt: str) -> str:
     return "—" if value is None else fmt.format(value)
 
 
+def _ratio(value: float | None) -> str:
+    return "<0.01" if value is not None and 0 < value < 0.005 else _fmt(value, "{:.2f}")
+
+
 def write_report(data: dict[str, Any]) -> str:
     clients: list[dict[str, str]] = data["clients"]
     figs, ratios = data["figures"], data["ratios"]
@@ -276,7 +280,7 @@ def write_report(data: dict[str, Any]) -> str:
               "| ibkrws ÷ | " + " | ".join(f[3] for f in FIGURES) + " |",
               "|---|" + "---:|" * len(FIGURES)]
     for peer, row in ratios.items():
-        lines.append(f"| {peer} | " + " | ".join(_fmt(row.get(f[0]), "{:.2f}") for f in FIGURES) + " |")
+        lines.append(f"| {peer} | " + " | ".join(_ratio(row.get(f[0])) for f in FIGURES) + " |")
     lines += ["", "## Acceptance (issue 6)", ""]
     for item in data["acceptance"]:
         lines.append(f"- {'met' if item['met'] else '**not met**'}: {item['text']}")
@@ -320,7 +324,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS), help="comma-separated subset")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md/results.json")
+    p.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md from results.json, run nothing")
     args = p.parse_args(argv)
+    if args.report_only:
+        RESULTS_MD.write_text(write_report(json.loads(RESULTS_JSON.read_text())))
+        return 0
     started, load_before = time.monotonic(), os.getloadavg()[0]
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes: list[str] = []
