@@ -18,13 +18,15 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from ibkrws import IbkrWsKey, WsEvent
+from ibkrws import IbkrWsClient, IbkrWsKey, WsEvent
 from ibkrws.commands.common import (
     EXIT_OK,
     CommandError,
+    Gateway,
+    account_for,
     add_gateway_arguments,
     configure_logging,
     open_gateway,
@@ -171,8 +173,7 @@ def _stream(args: argparse.Namespace) -> int:
         raise CommandError(f"--count must be at least 1, got {args.count}")
     try:
         fields = parse_fields(args.fields)
-        specs = parse_channels(args.channels, fields, args.account or os.environ.get("IBIND_ACCOUNT_ID")
-                               or ("DU1234567" if args.simulator else None))
+        specs = parse_channels(args.channels, fields, account_for(args))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     with open_gateway(args, md_interval=0.25) as gateway:
@@ -188,12 +189,17 @@ def _stream(args: argparse.Namespace) -> int:
             rest.close()
 
 
-def _pump(args: argparse.Namespace, gateway: Any, client: Any, specs: list[tuple[str, dict[str, Any] | None]]) -> int:
+def _pump(args: argparse.Namespace, gateway: Gateway, client: IbkrWsClient,
+          specs: list[tuple[str, dict[str, Any] | None]]) -> int:
     sink: queue.SimpleQueue[tuple[Any, Any, float]] = queue.SimpleQueue()
+
+    def forward(key: Any) -> Callable[[Any], None]:
+        return lambda item: sink.put((key, item, time.time()))
+
     for key in {IbkrWsKey.from_channel(channel) for channel, _ in specs}:
-        client.on(key, lambda message, key=key: sink.put((key, message, time.time())))
+        client.on(key, forward(key))
     if args.events:
-        client.on(_EVENTS, lambda event: sink.put((_EVENTS, event, time.time())))
+        client.on(_EVENTS, forward(_EVENTS))
     if not start_ready(client, args.timeout):
         raise CommandError(f"the gateway at {gateway.address} answers REST, but its WebSocket {gateway.ws_url} was "
                            f"not ready within {args.timeout:g} s (state: {client.state.value}); -v shows why")

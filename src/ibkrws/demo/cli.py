@@ -143,6 +143,13 @@ def _no_interrupts() -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of `ibkrws demo`; returns the exit code (0 after Ctrl-C too)."""
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # before the demo was up: nothing to summarise
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     live = sys.stdout.isatty() and not args.plain
     try:
         duration = _duration(args, live)
