@@ -24,6 +24,7 @@ _MD_SKIP = frozenset({"conid", "_updated", "topic"})
 _ORDER_SKIP = frozenset({"bgColor", "fgColor", "acct"})
 _TRADE_FIELDS = ("execution_id", "symbol", "side", "size", "price", "exchange", "commission", "order_description",
                  "trade_time")
+_KEYED_SKIP = frozenset({"key", "severity", "timestamp"})
 _LIST_LIMIT = 4
 
 
@@ -57,6 +58,30 @@ def _pairs(items: Any, skip: frozenset[str] = frozenset()) -> str:
     return " ".join(f"{k}={_value(v)}" for k, v in items if k not in skip and not str(k).endswith("_raw"))
 
 
+def _keyed(item: dict[str, Any]) -> str:
+    """`AvailableFunds-S=1090473.89 USD` for a summary item, `key=... <pairs>` for a ledger row."""
+    value = item.get("monetaryValue", item.get("value"))
+    if value is not None:
+        currency = f" {item['currency']}" if item.get("currency") else ""
+        return f"{item['key']}={_value(value)}{currency}"
+    return f"{item['key']} {_pairs(item.items(), _KEYED_SKIP)}"
+
+
+def _ladder(rows: list[Any]) -> str:
+    """Ladder rows top to bottom: `ask 271.63x12,100 ... [200 @ 271.59] ... bid 271.51x1,400`."""
+    parts = []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        if row.get("focus"):
+            parts.append(f"[{row.get('price')}]")
+        elif "ask" in row:
+            parts.append(f"ask {row.get('price')}x{row['ask']}")
+        elif "bid" in row:
+            parts.append(f"bid {row.get('price')}x{row['bid']}")
+    return " ".join(parts)
+
+
 def _stamp(received: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(received)) + f".{int(received * 1000) % 1000:03d}"
 
@@ -77,9 +102,15 @@ def format_lines(key: IbkrWsKey, message: Any, received: float) -> list[str]:
     if key is IbkrWsKey.PNL and isinstance(args, dict):
         return [f"{stamp} {channel} {row_key} {_pairs(row.items(), frozenset({'rowType'}))}"
                 for row_key, row in args.items() if isinstance(row, dict)]
+    if key is IbkrWsKey.PRICE_LADDER and isinstance(message, dict) and isinstance(message.get("data"), list):
+        return [f"{stamp} {channel} {_ladder(message['data'])}"]
+    if args is None and isinstance(message, dict) and isinstance(message.get("result"), list):
+        args = message["result"]  # account summary and ledger
     if isinstance(args, list):
         if not args:
             return []
+        if all(isinstance(item, dict) and "key" in item for item in args):
+            return [f"{stamp} {channel} {_keyed(item)}" for item in args]
         return [f"{stamp} {channel} {_pairs(item.items()) if isinstance(item, dict) else _value(item)}"
                 for item in args]
     if isinstance(args, dict):

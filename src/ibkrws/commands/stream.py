@@ -49,11 +49,14 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "stream",
         help="print live messages of channels (md+265598, or, pl, ...) as lines or JSON lines",
-        description="Subscribe CHANNELs on the gateway's WebSocket and print every message as it arrives: "
-                    "readable lines, or one JSON object per line with --json (for jq and friends). "
+        description="Subscribe CHANNELs on the gateway's WebSocket and print every message as it arrives:\n"
+                    "readable lines, or one JSON object per line with --json (for jq and friends).\n"
                     "Reconnects by itself; Ctrl-C stops.",
-        epilog="channels: md+CONID (market data), or (orders), tr (trades), pl (P&L), sd[+ACCOUNT] (account "
-               "summary), ld[+ACCOUNT] (ledger), mh+CONID (history), bd+ACCOUNT+CONID (price ladder).\n"
+        epilog="channels:\n"
+               "  md+CONID         market data          or               orders\n"
+               "  tr               trades               pl               P&L\n"
+               "  sd[+ACCOUNT]     account summary      ld[+ACCOUNT]     account ledger\n"
+               "  mh+CONID         history              bd+ACCOUNT+CONID price ladder\n"
                "examples:\n"
                "  ibkrws stream md+265598 or pl\n"
                "  ibkrws stream md+265598 --fields 31,84,86 --json | jq .data.last_price\n"
