@@ -65,14 +65,25 @@ def test_price_ladder_state(sim, make_client):
 
 def test_health_report_shapes(sim, make_client):
     client = make_client(start=True)
+    kept = client.new_queue_accessor(IbkrWsKey.MARKET_DATA)  # not read: its depth shows in the report
     assert client.subscribe("md+265598", {"fields": ["31"]})
     drain(client.new_queue_accessor(IbkrWsKey.MARKET_DATA), 5)
     report = client.health()
+    assert report.queue_depths["MARKET_DATA"] and kept.qsize()
     assert report.healthy and report.state == "ready" and report.authenticated is True
     assert report.last_heartbeat_age is not None and report.last_heartbeat_age < 5
     assert report.subscriptions[0].channel == "md+265598" and report.subscriptions[0].active
-    assert report.queue_depths["MARKET_DATA"]
     data = report.to_dict()
     assert data["healthy"] is True and "messages_per_second" in data
     client.shutdown()
     assert client.health().state == "stopped" and not client.health().healthy
+
+
+def test_unread_default_accessor_stops_filling_once_an_own_accessor_exists(sim, make_client):
+    client = make_client(start=True)
+    own = client.new_queue_accessor(IbkrWsKey.MARKET_DATA)
+    assert client.subscribe("md+265598", {"fields": ["31"]})
+    drain(own, 5)
+    assert client.empty(IbkrWsKey.MARKET_DATA)  # the default was never read: it was not fed
+    assert client.get(IbkrWsKey.MARKET_DATA, block=True, timeout=5) is not None  # reading resumes it
+    assert drain(own, 3)

@@ -12,7 +12,7 @@ from typing import Any
 from ibkrws.protocol.events import EventKind, WsEvent
 from ibkrws.protocol.keys import IbkrWsKey
 from ibkrws.protocol.live_state import LiveState
-from ibkrws.protocol.market_data import unwrap
+from ibkrws.protocol.market_data import unwrap_row
 from ibkrws.queues.controller import QueueController
 
 EVENTS = "EVENTS"
@@ -36,6 +36,7 @@ class Delivery:
         self.state = LiveState()
         self.counts: dict[IbkrWsKey, int] = dict.fromkeys(IbkrWsKey, 0)
         self.started = time.monotonic()
+        self.skipped = 0
         queues.register_queues([*IbkrWsKey, EVENTS])
         queues.on_drop = self._on_drop
 
@@ -43,12 +44,13 @@ class Delivery:
         """One solicited data message."""
         self.counts[key] += 1
         if key is _MD:
-            data = unwrap(message)
-            if data is None:
+            conid = message.get("conid")
+            if conid is None:
+                self.skipped += 1  # IBKR sometimes sends an empty update: nothing to deliver
                 return
-            conid = message["conid"]
-            self.state.merge_market_data(conid, data[conid])
-            self.queues.put_to_queue(key, data if self.unwrap_market_data else {conid: message})
+            named = unwrap_row(message, conid)
+            self.state.merge_market_data(conid, named)
+            self.queues.put_to_queue(key, {conid: named} if self.unwrap_market_data else {conid: message})
             return
         if key is _ORDERS:
             self.state.merge_orders(message)

@@ -113,6 +113,8 @@ class IbkrWsClient(WsClient):
         self._delivery = Delivery(queues, settings.unwrap_market_data, settings.unsolicited_queued)
         self._default_accessors = {key: queues.new_queue_accessor(key)
                                    for key in (*SOLICITED_KEYS, *settings.unsolicited_queued)}
+        self._default_detached: set[IbkrWsKey] = set()
+        self._default_read: set[IbkrWsKey] = set()
         self._event_accessor = queues.new_queue_accessor(EVENTS)
         self._rate_meter = RateMeter(self._delivery)
         super().__init__(settings.timeout)
@@ -151,9 +153,17 @@ class IbkrWsClient(WsClient):
     # ---------------------------------------------------------------- queues
 
     def new_queue_accessor(self, key: IbkrWsKey) -> QueueAccessor[IbkrWsKey]:
-        """A new accessor that receives every message of `key` from now on (fan-out)."""
+        """A new accessor that receives every message of `key` from now on (fan-out).
+
+        Creating one for a key whose default accessor (`get`/`empty`) was never read stops feeding
+        that default accessor, so an unread default queue costs nothing; a later `get` resumes it.
+        """
         if not isinstance(key, IbkrWsKey):
             raise ValueError(f"key must be an IbkrWsKey member, got {key!r}")
+        default = self._default_accessors.get(key)
+        if default is not None and key not in self._default_read and key not in self._default_detached:
+            self._default_detached.add(key)
+            self._queue_controller.detach(key, default._buffer)
         return self._queue_controller.new_queue_accessor(key)
 
     def _default_accessor(self, key: IbkrWsKey) -> QueueAccessor[IbkrWsKey]:
@@ -162,6 +172,10 @@ class IbkrWsClient(WsClient):
             if not isinstance(key, IbkrWsKey):
                 raise ValueError(f"key must be an IbkrWsKey member, got {key!r}")
             accessor = self._default_accessors.setdefault(key, self._queue_controller.new_queue_accessor(key))
+        self._default_read.add(key)
+        if key in self._default_detached:
+            self._default_detached.discard(key)
+            self._queue_controller.attach(key, accessor._buffer)
         return accessor
 
     def get(self, ibkr_ws_key: IbkrWsKey, block: bool = False, timeout: float | None = None) -> Any:

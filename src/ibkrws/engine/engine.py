@@ -70,7 +70,7 @@ class EngineConfig:
     log_raw_messages: bool = False
     account_id: str | None = None
     name: str = "IbkrWsClient"
-    backoff_initial: float = 0.5
+    backoff_initial: float = 0.1
     backoff_max: float = 30.0
     healthy_after: float = 60.0
     tickler_interval: float | None = 60.0
@@ -151,6 +151,7 @@ class Engine:
         self._first_connect: asyncio.Future[bool] | None = None
         self._session: str | None = None
         self._closing_by_client = False
+        self._server_close_code: int | None = None
         self._routes: dict[str, tuple[IbkrWsKey, str]] = {}
         self._last_logged: dict[str, float] = {}
 
@@ -446,16 +447,21 @@ class Engine:
             self._ready_event.clear()
         self.open_gap(f"disconnected: {self._close_reason or 'closed by the server'}")
         self.table.connection_lost()
-        _LOGGER.info("%s: Connection closed%s", self.name,
-                     f" (code={ws.close_code}, {self._close_reason or 'by the server'})")
-        self.emit(EventKind.DISCONNECTED, reason=self._close_reason, code=ws.close_code)
+        code = self._close_code(ws)
+        _LOGGER.info("%s: Connection closed (code=%s, %s)", self.name, code, self._close_reason or "by the server")
+        self.emit(EventKind.DISCONNECTED, reason=self._close_reason, code=code)
         if self.recorder is not None:
-            self.recorder.meta("disconnect", "", {"code": ws.close_code, "reason": self._close_reason})
+            self.recorder.meta("disconnect", "", {"code": code, "reason": self._close_reason})
+
+    def _close_code(self, ws: aiohttp.ClientWebSocketResponse) -> int | None:
+        """The server's close code when it sent one (aiohttp reports 1006 after its own reply)."""
+        return self._server_close_code if self._server_close_code is not None else ws.close_code
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
         self._close_reason = ""
         self._closing_by_client = False
+        self._server_close_code = None
         self.stats.frames_at_connect = self.stats.frames
         self._set_state(ConnectionState.OPEN)
         loop = asyncio.get_running_loop()
@@ -471,7 +477,7 @@ class Engine:
             watchdog.cancel()
             greeting.cancel()
         if not self._close_reason:
-            self._close_reason = f"closed by the server, code={ws.close_code}"
+            self._close_reason = f"closed by the server, code={self._close_code(ws)}"
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         loop = asyncio.get_running_loop()
@@ -494,6 +500,8 @@ class Engine:
                 self._close_reason = f"error: {ws.exception()!r}"
                 return
             else:  # CLOSE, CLOSING, CLOSED
+                if kind is aiohttp.WSMsgType.CLOSE:
+                    self._server_close_code = msg.data
                 return
 
     def _on_frame(self, payload: bytes | str, now: float) -> None:

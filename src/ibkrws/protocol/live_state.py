@@ -38,7 +38,8 @@ class LiveState:
             self._updates[conid] = 0
         else:
             times = self._field_times[conid]
-            if updated is not None and row.get("_updated") == updated and named.items() <= row.items():
+            # IBKR repeats the first message of a stream (same `_updated`, other key order)
+            if self._updates[conid] < 2 and row.get("_updated") == updated and named.items() <= row.items():
                 self.duplicates += 1
                 return False
         row.update(named)
