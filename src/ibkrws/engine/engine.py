@@ -33,7 +33,6 @@ from ibkrws.protocol.subscriptions import Action, Subscription, SubscriptionTabl
 
 _LOGGER = logging.getLogger("ibkrws.client")
 _loads = orjson.loads
-_ROUTE_CACHE_SIZE = 10_000
 
 CLOSE_NORMAL = 1000
 CLOSE_UNEXPECTED = 1011
@@ -152,7 +151,6 @@ class Engine:
         self._session: str | None = None
         self._closing_by_client = False
         self._server_close_code: int | None = None
-        self._routes: dict[str, tuple[IbkrWsKey, str]] = {}
         self._last_logged: dict[str, float] = {}
 
     # ----------------------------------------------------------------- state
@@ -464,8 +462,7 @@ class Engine:
         self._server_close_code = None
         self.stats.frames_at_connect = self.stats.frames
         self._set_state(ConnectionState.OPEN)
-        loop = asyncio.get_running_loop()
-        self.liveness.reset(loop.time())
+        self.liveness.reset(time.monotonic())
         generation = self._generation
         pinger = self._spawn(self._pinger(ws, generation))
         watchdog = self._spawn(self._watchdog(generation))
@@ -480,7 +477,7 @@ class Engine:
             self._close_reason = f"closed by the server, code={self._close_code(ws)}"
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        loop = asyncio.get_running_loop()
+        clock = time.monotonic  # the engine's one clock (loop.time() would wrap it in a Python call)
         text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
         log_raw = self.config.log_raw_messages
         while True:
@@ -491,11 +488,11 @@ class Engine:
                     _LOGGER.debug("%s: Raw message: %s", self.name, redact(str(msg.data)))
                 if self.recorder is not None:
                     self.recorder.incoming(msg.data)
-                self._on_frame(msg.data, loop.time())
+                self._on_frame(msg.data, clock())
             elif kind is aiohttp.WSMsgType.PING:
                 await ws.pong(msg.data)
             elif kind is aiohttp.WSMsgType.PONG:
-                self.liveness.on_pong(loop.time())
+                self.liveness.on_pong(time.monotonic())
             elif kind is aiohttp.WSMsgType.ERROR:
                 self._close_reason = f"error: {ws.exception()!r}"
                 return
@@ -520,19 +517,21 @@ class Engine:
                               stats.invalid_json)
             return
         topic = message.get("topic")
-        cached = self._routes.get(topic) if type(topic) is str else None
-        if cached is not None and "error" not in message:
-            key, channel = cached
+        fast = self.table.fast.get(topic) if type(topic) is str else None
+        if fast is not None and "error" not in message:
+            sub, key, channel = fast  # an active subscription's data: the common case
+            sub.last_message_at = now
         else:
             kind, key, channel = route(message)  # type: ignore[assignment]
             if kind is not Kind.DATA:
                 self._on_other(kind, key, channel, message, now)
                 return
-            if len(self._routes) < _ROUTE_CACHE_SIZE:
-                self._routes[topic] = (key, channel)  # type: ignore[index]
-        sub, became_active = self.table.on_data(channel, now)
-        if became_active and sub is not None:
-            self._on_active(sub)
+            found, became_active = self.table.on_data(channel, now)
+            if found is not None:
+                if became_active:
+                    self._on_active(found)
+                if found.active:
+                    self.table.fast[topic] = (found, key, channel)  # type: ignore[index]
         if key is IbkrWsKey.MARKET_HISTORY and "serverId" in message:
             self._track_server_id(channel, message)
         self._deliver(key, channel, message)
@@ -689,7 +688,6 @@ class Engine:
     # ------------------------------------------------------------ heartbeats
 
     async def _pinger(self, ws: aiohttp.ClientWebSocketResponse, generation: int) -> None:
-        loop = asyncio.get_running_loop()
         while generation == self._generation and not ws.closed:
             await asyncio.sleep(self.config.ping_interval)
             if ws.closed:
@@ -698,7 +696,7 @@ class Engine:
                 await ws.ping()
             except (ConnectionError, RuntimeError, aiohttp.ClientError):
                 return
-            self.liveness.on_ping_sent(loop.time())
+            self.liveness.on_ping_sent(time.monotonic())
 
     async def _greeting_deadline(self, generation: int) -> None:
         """A socket the gateway never greets is useless (heartbeats alone do not make it ready)."""
@@ -712,11 +710,10 @@ class Engine:
                 self.request_reset(restart=True, reason=f"no greeting within {limit:g} s")
 
     async def _watchdog(self, generation: int) -> None:
-        loop = asyncio.get_running_loop()
         while generation == self._generation:
-            now = loop.time()
+            now = time.monotonic()
             await asyncio.sleep(max(0.01, self.liveness.next_deadline(now) - now))
-            reason = self.liveness.stale_reason(loop.time())
+            reason = self.liveness.stale_reason(time.monotonic())
             if reason is not None and generation == self._generation:
                 self.stats.stale_resets += 1
                 _LOGGER.warning("%s: connection unhealthy: %s; reconnecting", self.name, reason)
@@ -728,7 +725,7 @@ class Engine:
         if not self.connected:
             return False
         assert self._loop is not None
-        reason = self.liveness.stale_reason(self._loop.time())
+        reason = self.liveness.stale_reason(time.monotonic())
         if reason is not None:
             self.request_reset(restart=True, reason=reason)
             return False
@@ -787,7 +784,7 @@ class Engine:
         finally:
             sub.in_flight = False
         assert self._loop is not None
-        self.table.mark_sent(sub, self._loop.time())
+        self.table.mark_sent(sub, time.monotonic())
         if sub.active:
             self._on_active(sub)
         else:
@@ -804,7 +801,7 @@ class Engine:
     def _on_subscription_timer(self, sub: Subscription, epoch: int) -> None:
         if epoch != self._epoch or self.table.get(sub.channel) is not sub or self._loop is None:
             return
-        action = self.table.on_timer(sub.channel, self._loop.time())
+        action = self.table.on_timer(sub.channel, time.monotonic())
         if action is Action.RESEND:
             self._spawn(self._send_subscription(sub, epoch, sub.attempts))
         elif action is Action.FAIL:
@@ -912,4 +909,4 @@ class Engine:
         return {sub.channel: sub.active for sub in self.table.all()}
 
     def monotonic(self) -> float:
-        return self._loop.time() if self._loop is not None else time.monotonic()
+        return time.monotonic()

@@ -63,6 +63,10 @@ class SubscriptionTable:
         self.retries = max(1, int(retries))
         self.timeout = float(timeout)
         self._subs: dict[str, Subscription] = {}
+        self.fast: dict[str, tuple[Subscription, Any, str]] = {}
+        """Server topic -> (active subscription, key, channel): the receive path's one lookup.
+
+        Holds only ACTIVE subscriptions; emptied whenever the table changes in any other way."""
 
     def __contains__(self, channel: str) -> bool:
         return channel in self._subs
@@ -84,6 +88,7 @@ class SubscriptionTable:
         processor: SubscriptionProcessor,
     ) -> Subscription:
         """Add (or replace the arguments of) a desired subscription; it starts PENDING."""
+        self.fast.clear()
         sub = Subscription(channel, data, needs_confirmation, processor)
         old = self._subs.get(channel)
         if old is not None:
@@ -92,6 +97,7 @@ class SubscriptionTable:
         return sub
 
     def remove(self, channel: str) -> Subscription | None:
+        self.fast.clear()
         return self._subs.pop(channel, None)
 
     def mark_sent(self, sub: Subscription, now: float) -> None:
@@ -110,6 +116,7 @@ class SubscriptionTable:
             return Action.NONE
         if sub.attempts < self.retries:
             return Action.RESEND
+        self.fast.clear()
         sub.state = SubState.FAILED
         return Action.FAIL
 
@@ -146,6 +153,7 @@ class SubscriptionTable:
 
     def connection_lost(self) -> list[Subscription]:
         """Every subscription is gone from the server on a new socket: all back to PENDING."""
+        self.fast.clear()
         for sub in self._subs.values():
             sub.state = SubState.PENDING
             sub.attempts = 0
