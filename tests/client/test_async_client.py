@@ -152,3 +152,16 @@ async def test_async_client_with_sync_rest_client(asim):
         assert await client.subscribe("or")
         assert client.subscriptions() == {"or": True}
     rest.close()
+
+
+async def test_async_client_records_frames(asim, tmp_path):
+    import json
+
+    path = tmp_path / "async.jsonl"
+    async with make(asim, record_to=str(path)) as client:
+        assert await client.subscribe("pl")
+        assert await client.stream(IbkrWsKey.PNL).get(timeout=5) is not None
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert any(r["dir"] == "out" and r["raw"].startswith("spl") for r in records)
+    assert any(r["dir"] == "in" and r["topic"] == "spl" for r in records)
+    assert records[0]["dir"] == "meta" and records[0]["topic"] == "connect"

@@ -241,3 +241,30 @@ def test_secrets_never_reach_logs_or_reprs(sim, make_client, caplog, tmp_path):
     assert token not in text
     assert session not in text
     assert "Raw message" in caplog.text  # raw logging was on, with secrets redacted
+
+
+def test_text_opcode_frames_are_handled_like_binary(sim, make_client):
+    sim.faults.text_frames = True
+    client = make_client(start=True)
+    assert client.subscribe("md+265598", {"fields": ["31"]})
+    assert drain(client.new_queue_accessor(IbkrWsKey.MARKET_DATA), 3)
+
+
+def test_interpreter_exit_without_shutdown_does_not_hang(sim, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    sim.faults.ws_upgrade = "hang"  # the worst case: a connect that never completes
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "from ibkrws import IbkrWsClient\n"
+        f"c = IbkrWsClient(url={sim.ws_url!r}, cacert={sim.cacert!r}, timeout=1, start=True)\n"
+        "c.subscribe('pl')\n"
+        "print('leaving without shutdown', flush=True)\n"
+    )
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "leaving without shutdown" in result.stdout
+    assert time.monotonic() - started < 20
