@@ -6,7 +6,6 @@ venv; client runners may run under another interpreter (an IBind venv).
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import subprocess
@@ -80,35 +79,15 @@ class Workspace:
 
 
 def make_self_signed_cert(directory: Path) -> tuple[str, str]:
-    """A throwaway certificate for 127.0.0.1/localhost, valid for a day; returns (cert, key) paths."""
-    import ipaddress
+    """The simulator's throwaway certificate for 127.0.0.1/localhost; returns (cert, key) paths.
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    `directory` is kept for the callers' sake: the simulator keeps its files in a private temporary
+    directory that lives as long as this process (the orchestrator, which outlives every load server).
+    """
+    from ibkrws.simulator.tls import certificate
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ibkrws-bench")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
+    files = certificate()
+    return files.cacert, files.key
 
 
 def _stop(proc: subprocess.Popen[Any], grace: float) -> None:

@@ -46,3 +46,15 @@ def test_payloads():
         p.make_subscribe_payload("or", ["x"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="JSON-serialisable"):
         p.make_subscribe_payload("or", {"x": object()})
+
+
+def test_front_doors_take_exactly_the_settings_parameters():
+    import inspect
+
+    from ibkrws import AsyncIbkrWsClient, IbkrWsClient
+    from ibkrws.client.settings import SETTINGS_ARGUMENTS
+
+    sync = set(inspect.signature(IbkrWsClient).parameters) - {"ibkr_client", "queue_controller_class", "start"}
+    asynchronous = set(inspect.signature(AsyncIbkrWsClient).parameters) - {"ibkr_client"}
+    assert sync == SETTINGS_ARGUMENTS
+    assert asynchronous == SETTINGS_ARGUMENTS

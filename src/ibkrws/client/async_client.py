@@ -14,10 +14,10 @@ from typing import Any
 from ibkrws.client.callbacks import TaskCallbacks
 from ibkrws.client.delivery import EVENTS, Delivery
 from ibkrws.client.health import HealthReport, RateMeter, build_report
-from ibkrws.client.settings import build_settings, check_channel
+from ibkrws.client.settings import settings_from, subscription_arguments
 from ibkrws.engine.engine import Engine
 from ibkrws.protocol.keys import IbkrWsKey
-from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor, check_data
+from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor
 from ibkrws.protocol.state import ConnectionState
 from ibkrws.queues.async_stream import AsyncBuffer, AsyncStream
 from ibkrws.queues.controller import DEFAULT_MAX_QUEUE_SIZE, QueueController
@@ -66,22 +66,7 @@ class AsyncIbkrWsClient:
         reconnect_backoff_max: float = 30.0,
         record_to: str | None = None,
     ) -> None:
-        self._settings = build_settings(
-            account_id=account_id, url=url, host=host, port=port, base_route=base_route,
-            subscription_processor_class=subscription_processor_class, log_raw_messages=log_raw_messages,
-            unsolicited_channels_to_be_queued=unsolicited_channels_to_be_queued,
-            unwrap_market_data=unwrap_market_data, use_oauth=use_oauth, access_token=access_token,
-            ping_interval=ping_interval, max_ping_interval=max_ping_interval, timeout=timeout,
-            restart_on_close=restart_on_close, restart_on_critical=restart_on_critical,
-            max_connection_attempts=max_connection_attempts, cacert=cacert,
-            recreate_subscriptions_on_reconnect=recreate_subscriptions_on_reconnect,
-            subscription_retries=subscription_retries, subscription_timeout=subscription_timeout,
-            max_queue_size=max_queue_size, tickler_interval=tickler_interval,
-            md_refresh_interval=md_refresh_interval, stale_after=stale_after,
-            init_brokerage_session_on_auth_loss=init_brokerage_session_on_auth_loss,
-            resync_orders_after_gap=resync_orders_after_gap, reconnect_backoff_max=reconnect_backoff_max,
-            record_to=record_to,
-        )
+        self._settings = settings_from(locals())
         s = self._settings
         self._queues: QueueController[Any] = QueueController(max_queue_size=s.max_queue_size)
         self._delivery = Delivery(self._queues, s.unwrap_market_data, s.unsolicited_queued)
@@ -179,12 +164,8 @@ class AsyncIbkrWsClient:
     async def subscribe(self, channel: str, data: dict | None = None, needs_confirmation: bool | None = None,
                         subscription_processor: SubscriptionProcessor | None = None) -> bool:
         """Subscribe `channel`; True once active (see `IbkrWsClient.subscribe`)."""
-        key = check_channel(channel)
-        data = check_data(data)
-        if needs_confirmation is None:
-            needs_confirmation = key.confirms_subscribing
-        processor = subscription_processor or self._settings.processor
-        processor.make_subscribe_payload(channel, data)
+        data, needs_confirmation, processor = subscription_arguments(
+            self._settings, channel, data, needs_confirmation, subscription_processor, subscribing=True)
         if not self.running or self._engine is None:
             _LOGGER.warning("%s: subscribe(%r) called while not running: call start() first", self, channel)
             return False
@@ -193,11 +174,8 @@ class AsyncIbkrWsClient:
     async def unsubscribe(self, channel: str, data: dict | None = None, needs_confirmation: bool | None = None,
                           subscription_processor: SubscriptionProcessor | None = None) -> bool:
         """Unsubscribe `channel` (see `IbkrWsClient.unsubscribe`)."""
-        key = check_channel(channel)
-        data = check_data(data)
-        if needs_confirmation is None:
-            needs_confirmation = key.confirms_unsubscribing
-        processor = subscription_processor or self._settings.processor
+        data, needs_confirmation, processor = subscription_arguments(
+            self._settings, channel, data, needs_confirmation, subscription_processor, subscribing=False)
         if not self.running or self._engine is None:
             return False
         return await self._engine.unsubscribe(channel, data, needs_confirmation, processor)

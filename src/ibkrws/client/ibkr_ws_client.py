@@ -15,12 +15,12 @@ from typing import Any
 from ibkrws.client.callbacks import ThreadCallbacks
 from ibkrws.client.delivery import EVENTS, Delivery
 from ibkrws.client.health import HealthReport, RateMeter, build_report
-from ibkrws.client.settings import Settings, build_settings, check_channel
+from ibkrws.client.settings import Settings, settings_from, subscription_arguments
 from ibkrws.client.ws_client import WsClient
 from ibkrws.engine.engine import Engine
 from ibkrws.protocol.events import WsEvent
 from ibkrws.protocol.keys import SOLICITED_KEYS, IbkrWsKey
-from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor, check_data
+from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor
 from ibkrws.protocol.state import ConnectionState
 from ibkrws.queues.controller import DEFAULT_MAX_QUEUE_SIZE, QueueAccessor, QueueController
 from ibkrws.rest.client import IbkrClient
@@ -91,22 +91,7 @@ class IbkrWsClient(WsClient):
         reconnect_backoff_max: float = 30.0,
         record_to: str | None = None,
     ) -> None:
-        self._settings = build_settings(
-            account_id=account_id, url=url, host=host, port=port, base_route=base_route,
-            subscription_processor_class=subscription_processor_class, log_raw_messages=log_raw_messages,
-            unsolicited_channels_to_be_queued=unsolicited_channels_to_be_queued,
-            unwrap_market_data=unwrap_market_data, use_oauth=use_oauth, access_token=access_token,
-            ping_interval=ping_interval, max_ping_interval=max_ping_interval, timeout=timeout,
-            restart_on_close=restart_on_close, restart_on_critical=restart_on_critical,
-            max_connection_attempts=max_connection_attempts, cacert=cacert,
-            recreate_subscriptions_on_reconnect=recreate_subscriptions_on_reconnect,
-            subscription_retries=subscription_retries, subscription_timeout=subscription_timeout,
-            max_queue_size=max_queue_size, tickler_interval=tickler_interval,
-            md_refresh_interval=md_refresh_interval, stale_after=stale_after,
-            init_brokerage_session_on_auth_loss=init_brokerage_session_on_auth_loss,
-            resync_orders_after_gap=resync_orders_after_gap, reconnect_backoff_max=reconnect_backoff_max,
-            record_to=record_to,
-        )
+        self._settings = settings_from(locals())
         settings = self._settings
         queues = self._make_queue_controller(queue_controller_class, settings.max_queue_size)
         self._queue_controller = queues
@@ -242,12 +227,8 @@ class IbkrWsClient(WsClient):
         Confirmation is derived from the channel's `IbkrWsKey` when not given; unconfirmed requests
         are re-sent every `subscription_timeout` seconds up to `subscription_retries` attempts.
         """
-        key = check_channel(channel)
-        data = check_data(data)
-        if needs_confirmation is None:
-            needs_confirmation = key.confirms_subscribing
-        processor = subscription_processor or self._settings.processor
-        processor.make_subscribe_payload(channel, data)  # raises early on unserialisable data
+        data, needs_confirmation, processor = subscription_arguments(
+            self._settings, channel, data, needs_confirmation, subscription_processor, subscribing=True)
         engine = self._engine
         if not self.running or engine is None:
             _LOGGER.warning("%s: subscribe(%r) called while not running: call start() first", self, channel)
@@ -260,11 +241,8 @@ class IbkrWsClient(WsClient):
     def unsubscribe(self, channel: str, data: dict | None = None, needs_confirmation: bool | None = None,
                     subscription_processor: SubscriptionProcessor | None = None) -> bool:
         """Unsubscribe `channel`; for market history pass `'mh+<serverId>'` (see `server_ids`)."""
-        key = check_channel(channel)
-        data = check_data(data)
-        if needs_confirmation is None:
-            needs_confirmation = key.confirms_unsubscribing
-        processor = subscription_processor or self._settings.processor
+        data, needs_confirmation, processor = subscription_arguments(
+            self._settings, channel, data, needs_confirmation, subscription_processor, subscribing=False)
         engine = self._engine
         if not self.running or engine is None:
             return False

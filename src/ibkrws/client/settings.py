@@ -7,6 +7,7 @@ construction), never frozen at import.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from ibkrws import config
 from ibkrws.engine.connector import rest_url_from_ws
 from ibkrws.engine.engine import DEFAULT_STALE_AFTER, EngineConfig
 from ibkrws.protocol.keys import SOLICITED_KEYS, IbkrWsKey
-from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor
+from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor, check_data
 from ibkrws.queues.controller import DEFAULT_MAX_QUEUE_SIZE
 from ibkrws.rest.model import check_cacert, check_url, ssl_context
 
@@ -36,6 +37,34 @@ def check_channel(channel: Any) -> IbkrWsKey:
             f"{', '.join(k.channel for k in SOLICITED_KEYS)}, optionally followed by '+' and its target "
             "(e.g. 'md+265598', 'sd+DU1234567')"
         ) from None
+
+
+def subscription_arguments(settings: Settings, channel: Any, data: Any, needs_confirmation: bool | None,
+                           processor: SubscriptionProcessor | None, subscribing: bool
+                           ) -> tuple[dict[str, Any] | None, bool, SubscriptionProcessor]:
+    """Validate subscribe/unsubscribe arguments (ValueError names the bad one) and fill in the defaults.
+
+    Confirmation comes from the channel's IbkrWsKey when not given; payloads are built once here so
+    that unserialisable data fails at the call, not on the engine's loop.
+    """
+    key = check_channel(channel)
+    data = check_data(data)
+    if needs_confirmation is None:
+        needs_confirmation = key.confirms_subscribing if subscribing else key.confirms_unsubscribing
+    processor = processor or settings.processor
+    if subscribing:
+        processor.make_subscribe_payload(channel, data)
+    else:
+        processor.make_unsubscribe_payload(channel, data)
+    return data, bool(needs_confirmation), processor
+
+
+SETTINGS_ARGUMENTS: frozenset[str] = frozenset()  # filled below from build_settings' signature
+
+
+def settings_from(arguments: dict[str, Any]) -> Settings:
+    """build_settings from a front door's constructor `locals()` (only the parameters it knows)."""
+    return build_settings(**{k: v for k, v in arguments.items() if k in SETTINGS_ARGUMENTS})
 
 
 def optional_positive(value: float | None, argument: str) -> float | None:
@@ -231,3 +260,6 @@ def _check_unsolicited(keys: Iterable[IbkrWsKey] | None) -> frozenset[IbkrWsKey]
                 f"({', '.join(k.name for k in IbkrWsKey if not k.solicited)}), got {key!r}")
         result.add(key)
     return frozenset(result)
+
+
+SETTINGS_ARGUMENTS = frozenset(inspect.signature(build_settings).parameters)

@@ -26,8 +26,21 @@ class _Endpoints:
     """The endpoints a WebSocket client needs; `_call` is sync or async in subclasses."""
 
     account_id: str | None
+    base_url: str
+    cacert: str | bool
+    timeout: float
     is_async = False
     """True when the endpoint methods return awaitables (they are then awaited on the loop)."""
+
+    def _configure(self, account_id: str | None, url: str | None, host: str, port: str | int, base_route: str,
+                   cacert: str | bool | None, timeout: float) -> None:
+        """Validate the constructor arguments shared by both clients (IBIND_* variables as defaults)."""
+        self.account_id = account_id if account_id is not None else os.environ.get("IBIND_ACCOUNT_ID")
+        self.base_url = _rest_url(url, host, port, base_route)
+        self.cacert = check_cacert(os.environ.get("IBIND_CACERT", False) if cacert is None else cacert)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
 
     def _call(self, request: Request) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -95,22 +108,10 @@ def _connection_error(request: Request, exc: Exception) -> ExternalBrokerError:
 class IbkrClient(_Endpoints):
     """Synchronous REST client for the Client Portal Gateway (the subset a WebSocket client needs)."""
 
-    def __init__(
-        self,
-        account_id: str | None = None,
-        url: str | None = None,
-        host: str = "127.0.0.1",
-        port: str | int = "5000",
-        base_route: str = "/v1/api/",
-        cacert: str | bool | None = None,
-        timeout: float = 10,
-    ) -> None:
-        self.account_id = account_id if account_id is not None else os.environ.get("IBIND_ACCOUNT_ID")
-        self.base_url = _rest_url(url, host, port, base_route)
-        self.cacert = check_cacert(os.environ.get("IBIND_CACERT", False) if cacert is None else cacert)
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = float(timeout)
+    def __init__(self, account_id: str | None = None, url: str | None = None, host: str = "127.0.0.1",
+                 port: str | int = "5000", base_route: str = "/v1/api/", cacert: str | bool | None = None,
+                 timeout: float = 10) -> None:
+        self._configure(account_id, url, host, port, base_route, cacert, timeout)
         self._http = httpx.Client(base_url=self.base_url, verify=ssl_context(self.cacert), timeout=self.timeout)
 
     def _call(self, request: Request) -> Result:
@@ -140,22 +141,10 @@ class AsyncIbkrClient(_Endpoints):
 
     is_async = True
 
-    def __init__(
-        self,
-        account_id: str | None = None,
-        url: str | None = None,
-        host: str = "127.0.0.1",
-        port: str | int = "5000",
-        base_route: str = "/v1/api/",
-        cacert: str | bool | None = None,
-        timeout: float = 10,
-    ) -> None:
-        self.account_id = account_id if account_id is not None else os.environ.get("IBIND_ACCOUNT_ID")
-        self.base_url = _rest_url(url, host, port, base_route)
-        self.cacert = check_cacert(os.environ.get("IBIND_CACERT", False) if cacert is None else cacert)
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = float(timeout)
+    def __init__(self, account_id: str | None = None, url: str | None = None, host: str = "127.0.0.1",
+                 port: str | int = "5000", base_route: str = "/v1/api/", cacert: str | bool | None = None,
+                 timeout: float = 10) -> None:
+        self._configure(account_id, url, host, port, base_route, cacert, timeout)
         self._http: httpx.AsyncClient | None = None
 
     def _client(self) -> httpx.AsyncClient:
