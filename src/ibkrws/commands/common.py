@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ibkrws import ExternalBrokerError, IbkrClient, IbkrWsClient
+from ibkrws.engine.connector import rest_url_from_ws
 from ibkrws.simulator import Simulator
 
 EXIT_OK = 0
@@ -113,10 +116,20 @@ class Gateway:
 
 def rest_url_for(ws_url: str) -> str:
     """The REST base URL of the gateway serving `ws_url` (`wss://h:p/v1/api/ws` -> `https://h:p/v1/api/`)."""
-    parts = urlsplit(ws_url)
-    scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
-    path = parts.path[: -len("ws")] if parts.path.endswith("/ws") else parts.path
-    return urlunsplit((scheme, parts.netloc, path if path.endswith("/") else path + "/", "", ""))
+    return rest_url_from_ws(ws_url)
+
+
+@contextmanager
+def stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM sets `stop`, as Ctrl-C ends a command (main thread only; the previous handler comes back)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def account_for(args: argparse.Namespace) -> str | None:

@@ -14,11 +14,10 @@ import argparse
 import contextlib
 import os
 import queue
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import IO, Any
 
 from ibkrws import IbkrWsClient, IbkrWsKey, WsEvent
@@ -33,6 +32,7 @@ from ibkrws.commands.common import (
     positive_float,
     preflight,
     start_ready,
+    stop_on_sigterm,
 )
 from ibkrws.commands.output import event_line, format_lines, json_line
 from ibkrws.protocol.fields import FIELD_NAMES
@@ -147,18 +147,6 @@ class _Printer:
             self.broken = True
 
 
-@contextlib.contextmanager
-def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace) -> int:
     """Entry point of `ibkrws stream`; returns the exit code."""
     configure_logging(args.verbose)
@@ -223,7 +211,7 @@ def _pump(args: argparse.Namespace, gateway: Gateway, client: IbkrWsClient,
     deadline = None if args.duration is None else time.monotonic() + args.duration
     count = 0
     try:
-        with _stop_on_sigterm(stop):
+        with stop_on_sigterm(stop):
             while not stop.is_set() and not printer.broken:
                 wait = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
                 if wait <= 0:

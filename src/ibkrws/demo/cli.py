@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ibkrws import IbkrWsClient
+from ibkrws.commands.common import stop_on_sigterm
 from ibkrws.demo.scenario import DEFAULT_CONIDS, Scenario
 from ibkrws.demo.terminal import KeyWatcher
 from ibkrws.demo.tracker import NoteHandler, Tracker
@@ -116,19 +117,6 @@ def _capture_logs(tracker: Tracker) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM ends the demo like Ctrl-C does (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
 def _no_interrupts() -> Iterator[None]:
     """Ignore further Ctrl-C while shutting down, so that cleanup and the summary always complete."""
     if threading.current_thread() is not threading.main_thread():
@@ -176,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
                             note=tracker.note, seed=args.seed)
         printer = None if live else PlainPrinter(tracker, sys.stdout, args.interval)
         deadline = None if duration is None else time.monotonic() + duration
-        with _capture_logs(tracker), _signals(stop):
+        with _capture_logs(tracker), stop_on_sigterm(stop):
             try:
                 client.start()
                 for conid in args.conids:
