@@ -74,8 +74,35 @@ class ThreadedClient:
         stopper.join(seconds)
 
 
-class IbkrwsClient(ThreadedClient):
-    """ibkrws through the seed API: `IbkrWsClient` and a `QueueAccessor` of unwrapped market data."""
+class SeedApiClient(ThreadedClient):
+    """The seed's API, whichever library provides it: `subscribe` -> bool and a `QueueAccessor` of
+    unwrapped market data. Subclasses only construct `client` and `qa`."""
+
+    label = ""
+    client: Any
+    qa: Any
+
+    def subscribe(self, ids: list[int]) -> None:
+        for conid in ids:
+            if not self.client.subscribe(channel=f"md+{conid}", data={"fields": FIELDS}):
+                raise RuntimeError(f"{self.label}: subscribing md+{conid} failed")
+
+    def get(self, timeout: float) -> tuple[Any, int] | None:
+        item = self.qa.get(block=True, timeout=timeout)
+        if item is None:
+            return None
+        for conid, fields in item.items():
+            return conid, fields["_updated"]
+        return None
+
+    def stop(self) -> None:
+        self.client.shutdown()
+
+
+class IbkrwsClient(SeedApiClient):
+    """ibkrws through the seed API."""
+
+    label = "ibkrws"
 
     def __init__(self, url: str, timeout: float) -> None:
         from importlib.metadata import version
@@ -88,25 +115,11 @@ class IbkrwsClient(ThreadedClient):
         if not self.client.start():
             raise RuntimeError("ibkrws: could not connect")
 
-    def subscribe(self, ids: list[int]) -> None:
-        for conid in ids:
-            if not self.client.subscribe(channel=f"md+{conid}", data={"fields": FIELDS}):
-                raise RuntimeError(f"ibkrws: subscribing md+{conid} failed")
 
-    def get(self, timeout: float) -> tuple[Any, int] | None:
-        item = self.qa.get(block=True, timeout=timeout)
-        if item is None:
-            return None
-        for conid, fields in item.items():
-            return conid, fields["_updated"]
-        return None
+class IbindSeedClient(SeedApiClient):
+    """IBind 0.1.x: the seed's API."""
 
-    def stop(self) -> None:
-        self.client.shutdown()
-
-
-class IbindSeedClient(ThreadedClient):
-    """IBind 0.1.x: the seed's API (`subscribe` -> bool, `QueueAccessor.get`)."""
+    label = "ibind"
 
     def __init__(self, url: str, rest_url: str, timeout: float) -> None:
         from ibind import IbkrClient, IbkrWsClient, IbkrWsKey
@@ -117,22 +130,6 @@ class IbindSeedClient(ThreadedClient):
         self.qa = self.client.new_queue_accessor(IbkrWsKey.MARKET_DATA)
         if not self.client.start():
             raise RuntimeError("ibind: could not connect")
-
-    def subscribe(self, ids: list[int]) -> None:
-        for conid in ids:
-            if not self.client.subscribe(channel=f"md+{conid}", data={"fields": FIELDS}):
-                raise RuntimeError(f"ibind: subscribing md+{conid} failed")
-
-    def get(self, timeout: float) -> tuple[Any, int] | None:
-        item = self.qa.get(block=True, timeout=timeout)
-        if item is None:
-            return None
-        for conid, fields in item.items():
-            return conid, fields["_updated"]
-        return None
-
-    def stop(self) -> None:
-        self.client.shutdown()
 
 
 class IbindEventsClient(ThreadedClient):
