@@ -35,8 +35,8 @@ class Delivery:
         self.unsolicited_queued = unsolicited_queued
         self.state = LiveState()
         self.counts: dict[IbkrWsKey, int] = dict.fromkeys(IbkrWsKey, 0)
-        self.started = time.monotonic()
         self.skipped = 0
+        """Market-data messages without a conid (IBKR's empty updates): counted, nothing to deliver."""
         queues.register_queues([*IbkrWsKey, EVENTS])
         queues.on_drop = self._on_drop
 

@@ -36,6 +36,7 @@ class HealthReport:
     frames: int
     invalid_frames: int
     repaired_utf8: int
+    empty_market_data: int = 0
     queue_depths: dict[str, list[int]] = field(default_factory=dict)
     drops: dict[str, int] = field(default_factory=dict)
     messages_per_second: dict[str, float] = field(default_factory=dict)
@@ -106,6 +107,7 @@ def build_report(engine: Engine | None, delivery: Delivery, meter: RateMeter, ru
         frames=stats.frames,
         invalid_frames=stats.invalid_json,
         repaired_utf8=stats.repaired_utf8,
+        empty_market_data=delivery.skipped,
         queue_depths=depths,
         drops=drops,
         messages_per_second=meter.rates(),

@@ -159,6 +159,3 @@ class SubscriptionTable:
             sub.attempts = 0
             sub.sent_at = None
         return list(self._subs.values())
-
-    def active_channels(self) -> list[str]:
-        return [c for c, s in self._subs.items() if s.state is SubState.ACTIVE]
