@@ -51,3 +51,14 @@ def test_orders_merge_partial_updates_and_trades_keep_latest():
     assert state.trades() == {"e1": {"execution_id": "e1", "price": "1", "commission": "0.5"}}
     state.merge_ladder({"topic": "sbd+DU1+265598", "data": [{"row": 0, "price": "1"}]})
     assert state.ladder("bd+DU1+265598") == [{"row": 0, "price": "1"}]
+
+
+def test_orders_and_trades_kept_are_bounded_oldest_first():
+    state = LiveState(max_kept=3)
+    for i in range(5):
+        state.merge_orders({"topic": "sor", "args": [{"orderId": i, "status": "Submitted"}]})
+        state.merge_trades({"topic": "str", "args": [{"execution_id": f"e{i}"}]})
+    assert sorted(state.orders()) == [2, 3, 4]
+    assert sorted(state.trades()) == ["e2", "e3", "e4"]
+    state.merge_orders({"topic": "sor", "args": [{"orderId": 3, "status": "Filled"}]})  # an update keeps its place
+    assert state.order(3)["status"] == "Filled" and sorted(state.orders()) == [2, 3, 4]

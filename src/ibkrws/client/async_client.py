@@ -132,29 +132,36 @@ class AsyncIbkrWsClient:
 
     @property
     def running(self) -> bool:
+        """Whether the engine task is running (started and not shut down)."""
         return self._task is not None and not self._task.done()
 
     @property
     def connected(self) -> bool:
+        """Whether the WebSocket is open."""
         return self.running and self._engine is not None and self._engine.connected
 
     def ready(self) -> bool:
+        """Whether the client is connected and greeted by the gateway (subscriptions accepted)."""
         return self.running and self._engine is not None and self._engine.ready
 
     @property
     def state(self) -> ConnectionState:
+        """The connection state."""
         engine = self._engine
         return engine.state if engine is not None and self.running else ConnectionState.STOPPED
 
     @property
     def stats(self) -> Any:
+        """Receive-path counters (frames, invalid JSON, repaired UTF-8, reconnects, gaps, ...)."""
         return self._engine.stats if self._engine is not None else None
 
     def hard_reset(self, restart: bool = False) -> None:
+        """Close the connection now; reconnect when `restart` (or `restart_on_close`)."""
         if self._engine is not None and self.running:
             self._engine.request_reset(restart, "hard reset")
 
     async def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait (bounded by `timeout`, default the client's) until ready; False if not."""
         if self._engine is None or not self.running:
             return False
         return await self._engine.wait_ready(self._settings.timeout if timeout is None else timeout)
@@ -181,15 +188,19 @@ class AsyncIbkrWsClient:
         return await self._engine.unsubscribe(channel, data, needs_confirmation, processor)
 
     def subscriptions(self) -> dict[str, bool]:
+        """Every desired subscription and whether it is active on the current connection."""
         return self._engine.subscription_status() if self._engine is not None else {}
 
     def server_ids(self, key: IbkrWsKey) -> dict[str, Any]:
+        """Server ids of `key`'s streams (market history: serverId -> conid)."""
         return dict(self._engine.server_ids[key]) if self._engine is not None else {}
 
     async def send(self, payload: str) -> bool:
+        """Send a raw text frame; False when not connected."""
         return await self._engine.send(payload) if self._engine is not None and self.running else False
 
     async def tic(self) -> dict[str, Any] | None:
+        """Send `tic` and return the gateway's reply (None when not connected or no reply in time)."""
         return await self._engine.tic() if self._engine is not None and self.running else None
 
     # --------------------------------------------------------------- streams
@@ -220,19 +231,25 @@ class AsyncIbkrWsClient:
     # ------------------------------------------------------------ live state
 
     def market_data(self, conid: int | str) -> dict[str, Any] | None:
+        """Merged current market data of `conid`: named fields, `fields_updated`, `updates`; None if unseen."""
         return self._delivery.state.market_data(conid)
 
     def price_ladder(self, channel: str) -> list[dict[str, Any]] | None:
+        """Latest ladder rows of `bd+ACCT+CONID`."""
         return self._delivery.state.ladder(channel)
 
     def order(self, order_id: Any) -> dict[str, Any] | None:
+        """Latest merged state of one order."""
         return self._delivery.state.order(order_id)
 
     def orders(self) -> dict[Any, dict[str, Any]]:
+        """Latest merged state of every order seen, by order id."""
         return self._delivery.state.orders()
 
     def trades(self) -> dict[str, dict[str, Any]]:
+        """Executions seen, by execution id, latest copy of each."""
         return self._delivery.state.trades()
 
     def health(self) -> HealthReport:
+        """A plain report of state, heartbeats, subscriptions, queues, drops and rates."""
         return build_report(self._engine, self._delivery, self._rate_meter, self.running)

@@ -12,6 +12,7 @@ from ibkrws.engine.engine import Engine
 
 @dataclass
 class SubscriptionHealth:
+    """One desired subscription: whether it is active, its attempts and how long it has been silent."""
     channel: str
     active: bool
     state: str
@@ -49,6 +50,7 @@ class HealthReport:
                 and all(s.active for s in self.subscriptions))
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (with `healthy`), for probes."""
         result = asdict(self)
         result["healthy"] = self.healthy
         return result

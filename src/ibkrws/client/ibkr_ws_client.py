@@ -266,6 +266,7 @@ class IbkrWsClient(WsClient):
         return self.subscriptions().get(channel)
 
     def has_active_subscriptions(self) -> bool:
+        """Whether any desired subscription is active."""
         return any(self.subscriptions().values())
 
     def tic(self) -> dict[str, Any] | None:
@@ -292,6 +293,7 @@ class IbkrWsClient(WsClient):
 
     @property
     def account_id(self) -> str | None:
+        """The account this client expects (IBIND_ACCOUNT_ID when not given)."""
         return self._settings.account_id
 
     @property

@@ -14,10 +14,24 @@ import copy
 from typing import Any
 
 
+MAX_KEPT = 10_000
+"""Orders and executions kept (the oldest are forgotten first), so a process running for weeks stays bounded."""
+
+
+def _bounded(table: dict[Any, dict[str, Any]], key: Any, limit: int) -> dict[str, Any]:
+    entry = table.get(key)
+    if entry is None:
+        entry = table[key] = {}
+        if len(table) > limit:
+            del table[next(iter(table))]
+    return entry
+
+
 class LiveState:
     """Merged current state of market data, ladders, orders and trades."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_kept: int = MAX_KEPT) -> None:
+        self.max_kept = max_kept
         self._market: dict[Any, dict[str, Any]] = {}
         self._field_times: dict[Any, dict[str, Any]] = {}
         self._updates: dict[Any, int] = {}
@@ -60,11 +74,13 @@ class LiveState:
         return result
 
     def conids(self) -> list[Any]:
+        """Conids with market data seen so far."""
         return list(self._market)
 
     # --------------------------------------------------------------- ladder
 
     def merge_ladder(self, message: dict[str, Any]) -> None:
+        """Keep the rows of one `sbd` message as the latest ladder of its topic."""
         topic = message.get("topic")
         data = message.get("data")
         if isinstance(topic, str) and isinstance(data, list):
@@ -78,29 +94,33 @@ class LiveState:
     # --------------------------------------------------------------- orders
 
     def merge_orders(self, message: dict[str, Any]) -> None:
+        """Merge the (partial) order updates of one `sor` message."""
         args = message.get("args")
         if not isinstance(args, list):
             return
         for update in args:
             if isinstance(update, dict) and "orderId" in update:
-                self._orders.setdefault(update["orderId"], {}).update(update)
+                _bounded(self._orders, update["orderId"], self.max_kept).update(update)
 
     def order(self, order_id: Any) -> dict[str, Any] | None:
+        """A copy of the merged state of one order, or None."""
         order = self._orders.get(order_id)
         return dict(order) if order is not None else None
 
     def orders(self) -> dict[Any, dict[str, Any]]:
+        """Copies of every order's merged state, by order id."""
         return {k: dict(v) for k, v in self._orders.items()}
 
     # --------------------------------------------------------------- trades
 
     def merge_trades(self, message: dict[str, Any]) -> None:
+        """Merge the executions of one `str` message, by execution id."""
         args = message.get("args")
         if not isinstance(args, list):
             return
         for execution in args:
             if isinstance(execution, dict) and "execution_id" in execution:
-                self._trades.setdefault(str(execution["execution_id"]), {}).update(execution)
+                _bounded(self._trades, str(execution["execution_id"]), self.max_kept).update(execution)
 
     def trades(self) -> dict[str, dict[str, Any]]:
         """Executions by execution id, each the latest copy."""

@@ -29,6 +29,7 @@ class AsyncBuffer:
         return len(self._items)
 
     def put(self, item: Any) -> bool:
+        """Append `item`; False when the oldest had to be dropped to make room."""
         items = self._items
         kept_all = True
         if len(items) >= self.maxsize:
@@ -59,10 +60,12 @@ class AsyncBuffer:
                 self._waiter = None
 
     def close(self) -> None:
+        """No more items: the consumer ends once it has read what is buffered."""
         self.closed = True
         self._wake()
 
     def wake_all(self) -> None:
+        """Wake the waiting consumer, if any."""
         self._wake()
 
 
@@ -92,6 +95,7 @@ class AsyncStream:
         return item if found else None
 
     def empty(self) -> bool:
+        """Whether nothing is waiting."""
         return len(self._buffer) == 0
 
     @property

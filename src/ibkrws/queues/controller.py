@@ -57,6 +57,7 @@ class QueueAccessor(Generic[T]):
 
     @property
     def maxsize(self) -> int:
+        """The bound of this accessor's queue."""
         return self._buffer.maxsize
 
     def __str__(self) -> str:
@@ -102,6 +103,7 @@ class QueueController(Generic[T]):
             self._buffers[key] = self._buffers.get(key, ()) + (buffer,)
 
     def detach(self, key: T, buffer: Any) -> None:
+        """Stop delivering `key` to `buffer`."""
         with self._lock:
             self._buffers[key] = tuple(b for b in self._buffers.get(key, ()) if b is not buffer)
 
@@ -109,6 +111,7 @@ class QueueController(Generic[T]):
         self.detach(key, buffer_ref())
 
     def has_consumers(self, key: T) -> bool:
+        """Whether any live accessor or stream receives `key`."""
         return bool(self._buffers.get(key))
 
     def put_to_queue(self, key: T, data: Any) -> None:
@@ -141,6 +144,7 @@ class QueueController(Generic[T]):
         return {k: sum(b.dropped for b in bs) for k, bs in self._buffers.items()}
 
     def wake_all(self) -> None:
+        """Wake every blocked consumer (at shutdown)."""
         for buffers in list(self._buffers.values()):
             for buffer in buffers:
                 buffer.wake_all()

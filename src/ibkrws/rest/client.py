@@ -130,6 +130,7 @@ class IbkrClient(_Endpoints):
             return False
 
     def close(self) -> None:
+        """Close the HTTP connection pool."""
         self._http.close()
 
     def __str__(self) -> str:
@@ -174,6 +175,7 @@ class AsyncIbkrClient(_Endpoints):
             return False
 
     async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
         if self._http is not None:
             await self._http.aclose()
             self._http = None

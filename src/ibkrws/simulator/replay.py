@@ -63,6 +63,7 @@ class Connection:
     disconnected: bool = False
 
     def greeted(self) -> bool:
+        """Whether the recording of this connection holds the gateway's greeting."""
         return any('"success"' in frame and '"system"' in frame for step in self.steps for _, frame in step.frames)
 
 
@@ -240,6 +241,7 @@ class Replayer:
         self.port = sockets[0].getsockname()[1]
 
     def stop(self) -> None:
+        """Stop serving and join the thread (bounded)."""
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
@@ -249,8 +251,10 @@ class Replayer:
 
     @property
     def ws_url(self) -> str:
+        """The WebSocket URL clients connect to."""
         return f"{'wss' if self.tls else 'ws'}://{self._host}:{self.port}/v1/api/ws"
 
     @property
     def rest_url(self) -> str:
+        """The REST base URL (tickle, auth status)."""
         return f"{'https' if self.tls else 'http'}://{self._host}:{self.port}/v1/api/"
