@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-
 MAX_KEPT = 10_000
 """Orders and executions kept (the oldest are forgotten first), so a process running for weeks stays bounded."""
 
