@@ -20,7 +20,7 @@ from ibkrws.protocol.keys import IbkrWsKey
 from ibkrws.protocol.subscriptions import Subscription
 
 if TYPE_CHECKING:
-    from ibkrws.engine.engine import Engine
+    from ibkrws.engine.connection import ConnectionEngine
 
 _LOGGER = logging.getLogger("ibkrws.client")
 
@@ -28,7 +28,7 @@ _LOGGER = logging.getLogger("ibkrws.client")
 class Upkeep:
     """The engine's long-period timers."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: ConnectionEngine) -> None:
         self.engine = engine
         self.auth_recovering = False
 
