@@ -1,6 +1,6 @@
 """Chaos: random faults while several consumers read; afterwards nothing is wedged or unaccounted.
 
-Bounded to IBKRWS_CHAOS_SECONDS (default 25 s) of faults; set it higher for a long soak.
+Bounded to IBKRWS_CHAOS_SECONDS (default 40 s) of faults; set it higher for a long soak.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ibkrws import IbkrWsClient, IbkrWsKey
 from ibkrws.simulator import Simulator
 from tests.client.conftest import drain, wait_for
 
-CHAOS_SECONDS = float(os.environ.get("IBKRWS_CHAOS_SECONDS", "25"))
+CHAOS_SECONDS = float(os.environ.get("IBKRWS_CHAOS_SECONDS", "40"))
 CONIDS = [265598, 8314, 272093]
 
 
