@@ -268,3 +268,14 @@ def test_interpreter_exit_without_shutdown_does_not_hang(sim, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "leaving without shutdown" in result.stdout
     assert time.monotonic() - started < 20
+
+
+def test_restart_after_shutdown(sim, make_client):
+    client = make_client()
+    qa = client.new_queue_accessor(IbkrWsKey.PNL)
+    for _ in range(2):
+        assert client.start()
+        assert client.subscribe("pl")
+        assert drain(qa, 1)
+        client.shutdown()
+        assert not client.running
