@@ -32,7 +32,7 @@ from ibkrws.engine.recorder import FrameRecorder, redact
 from ibkrws.protocol.events import EventKind, Gap, WsEvent
 from ibkrws.protocol.frames import ECHO, DecodeError, Kind, decode, route
 from ibkrws.protocol.keys import IbkrWsKey
-from ibkrws.protocol.liveness import Backoff, Liveness
+from ibkrws.protocol.liveness import Backoff, Liveness, jittered
 from ibkrws.protocol.state import ConnectionState
 from ibkrws.protocol.subscriptions import Subscription, SubscriptionTable
 
@@ -247,10 +247,6 @@ class ConnectionEngine:
         except TimeoutError:
             return self._stopping
 
-    @staticmethod
-    def _jitter(delay: float) -> float:
-        return delay * (0.5 + random.random())
-
     def _next_backoff(self) -> float:
         """Exponential backoff with jitter and a cap; back to the start after a healthy period."""
         return self._backoff.next_delay(self.monotonic(), random.random())
@@ -275,7 +271,7 @@ class ConnectionEngine:
             self._resolve_first(False)
             if not self.config.restart_on_critical:
                 return None
-            if await self._sleep_or_stop(self._jitter(self.config.backoff_max)):
+            if await self._sleep_or_stop(jittered(self.config.backoff_max, random.random())):
                 return None
         return None
 
@@ -542,7 +538,7 @@ class ConnectionEngine:
         self._epoch += 1
         self.table.connection_lost()
         self.emit(EventKind.AUTH_LOST, reason=reason)
-        self.upkeep.recover_auth(self._generation)
+        self.upkeep.recover_auth()
 
     def _on_greeting(self) -> None:
         if self.state is ConnectionState.OPEN:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import random
 from typing import TYPE_CHECKING, Any
 
 from ibkrws.engine.offloop import call_maybe_async
 from ibkrws.protocol.events import EventKind
 from ibkrws.protocol.keys import IbkrWsKey
+from ibkrws.protocol.liveness import Backoff
 from ibkrws.protocol.subscriptions import Subscription
 
 if TYPE_CHECKING:
@@ -116,13 +119,14 @@ class Upkeep:
 
     # ----------------------------------------------------------- auth loss
 
-    def recover_auth(self, generation: int) -> None:
+    def recover_auth(self) -> None:
+        """Poll REST until the brokerage session is back, then reconnect (once at a time)."""
         self.auth_recovering = True
-        self.engine._spawn(self._recover_auth(generation))
+        self.engine._spawn(self._recover_auth())
 
-    async def _recover_auth(self, generation: int) -> None:
+    async def _recover_auth(self) -> None:
         engine, config = self.engine, self.engine.config
-        delay = config.auth_poll_initial
+        backoff = Backoff(config.auth_poll_initial, config.auth_poll_max, healthy_after=math.inf)
         try:
             while not engine._stopping:
                 if config.init_brokerage_session_on_auth_loss and engine.rest is not None:
@@ -137,9 +141,8 @@ class Upkeep:
                             break
                     except Exception as exc:  # noqa: BLE001
                         _LOGGER.warning("%s: authentication status check failed: %s", engine.name, exc)
-                if await engine._sleep_or_stop(engine._jitter(delay)):
+                if await engine._sleep_or_stop(backoff.next_delay(engine.monotonic(), random.random())):
                     return
-                delay = min(delay * 2, config.auth_poll_max)
             else:
                 return
         finally:

@@ -61,6 +61,11 @@ class Liveness:
         return min(candidates)
 
 
+def jittered(delay: float, random_unit: float, jitter: float = 0.5) -> float:
+    """`delay` spread by ±`jitter` (0.5 = ±50 %); `random_unit` in [0, 1) supplies the randomness."""
+    return delay * (1 - jitter + 2 * jitter * random_unit)
+
+
 class Backoff:
     """Reconnection delays: exponential from `initial` to `cap`, jittered by `jitter` (0.5 = ±50 %),
     back to `initial` once a connection stayed healthy for `healthy_after` seconds."""
@@ -84,4 +89,4 @@ class Backoff:
         self._healthy_since = None
         base = self._next
         self._next = min(self._next * 2, self.cap)
-        return base * (1 - self.jitter + 2 * self.jitter * random_unit)
+        return jittered(base, random_unit, self.jitter)
