@@ -50,6 +50,11 @@ class Engine(ConnectionEngine):
         if self.config.resync_orders_after_gap and IbkrWsKey.ORDERS in gap.keys:
             self._spawn(self.upkeep.resync_orders())
 
+    def _close_gap_if_restored(self) -> None:
+        """Close an open gap once every desired subscription is active again."""
+        if self.gap is not None and all(s.active for s in self.table.all()):
+            self.close_gap()
+
     def _track_server_id(self, channel: str, message: dict[str, Any]) -> None:
         target = channel.split("+", 2)[1] if "+" in channel else None
         conid: Any = target
@@ -123,8 +128,7 @@ class Engine(ConnectionEngine):
         self.emit(EventKind.SUBSCRIPTION_CONFIRMED, channel=sub.channel, key=IbkrWsKey.from_channel(sub.channel),
                   attempts=sub.attempts)
         self.upkeep.on_active(sub, self._epoch)
-        if self.gap is not None and all(s.active for s in self.table.all()):
-            self.close_gap()
+        self._close_gap_if_restored()
 
     def _on_subscription_timer(self, sub: Subscription, epoch: int) -> None:
         if epoch != self._epoch or self.table.get(sub.channel) is not sub or self._loop is None:
@@ -146,8 +150,7 @@ class Engine(ConnectionEngine):
             _LOGGER.info("%s: Recreating %d subscription(s)", self.name, len(subs))
         for sub in subs:
             await self._send_subscription(sub, epoch)
-        if self.gap is not None and all(s.active for s in self.table.all()):
-            self.close_gap()
+        self._close_gap_if_restored()
 
     async def subscribe(self, channel: str, data: dict[str, Any] | None, needs_confirmation: bool,
                         processor: SubscriptionProcessor) -> bool:
@@ -187,8 +190,7 @@ class Engine(ConnectionEngine):
         """Forget `channel` and tell the server; waits for the confirmation when one is expected."""
         table_channel, wire_channel = self._resolve_unsubscribe_channel(channel)
         self.table.remove(table_channel)
-        if self.gap is not None and all(s.active for s in self.table.all()):
-            self.close_gap()
+        self._close_gap_if_restored()
         if not self.connected:
             return True
         payload = processor.make_unsubscribe_payload(wire_channel, data)
