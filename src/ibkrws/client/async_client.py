@@ -13,12 +13,12 @@ from typing import Any
 
 from ibkrws.client.callbacks import TaskCallbacks
 from ibkrws.client.delivery import EVENTS, Delivery
-from ibkrws.client.health import HealthReport, RateMeter, build_report
+from ibkrws.client.health import RateMeter
 from ibkrws.client.settings import settings_from, subscription_arguments
+from ibkrws.client.views import ClientViews
 from ibkrws.engine.engine import Engine
 from ibkrws.protocol.keys import IbkrWsKey
 from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor
-from ibkrws.protocol.state import ConnectionState
 from ibkrws.queues.async_stream import AsyncBuffer, AsyncStream
 from ibkrws.queues.controller import DEFAULT_MAX_QUEUE_SIZE, QueueController
 from ibkrws.rest.client import AsyncIbkrClient
@@ -26,7 +26,7 @@ from ibkrws.rest.client import AsyncIbkrClient
 _LOGGER = logging.getLogger("ibkrws.client")
 
 
-class AsyncIbkrWsClient:
+class AsyncIbkrWsClient(ClientViews):
     """Asyncio front door: `async with AsyncIbkrWsClient(...) as client: async for m in client.stream(key)`.
 
     Takes the same parameters as `IbkrWsClient` (except `start` and `queue_controller_class`);
@@ -144,17 +144,6 @@ class AsyncIbkrWsClient:
         """Whether the client is connected and greeted by the gateway (subscriptions accepted)."""
         return self.running and self._engine is not None and self._engine.ready
 
-    @property
-    def state(self) -> ConnectionState:
-        """The connection state."""
-        engine = self._engine
-        return engine.state if engine is not None and self.running else ConnectionState.STOPPED
-
-    @property
-    def stats(self) -> Any:
-        """Receive-path counters (frames, invalid JSON, repaired UTF-8, reconnects, gaps, ...)."""
-        return self._engine.stats if self._engine is not None else None
-
     def hard_reset(self, restart: bool = False) -> None:
         """Close the connection now; reconnect when `restart` (or `restart_on_close`)."""
         if self._engine is not None and self.running:
@@ -186,14 +175,6 @@ class AsyncIbkrWsClient:
         if not self.running or self._engine is None:
             return False
         return await self._engine.unsubscribe(channel, data, needs_confirmation, processor)
-
-    def subscriptions(self) -> dict[str, bool]:
-        """Every desired subscription and whether it is active on the current connection."""
-        return self._engine.subscription_status() if self._engine is not None else {}
-
-    def server_ids(self, key: IbkrWsKey) -> dict[str, Any]:
-        """Server ids of `key`'s streams (market history: serverId -> conid)."""
-        return dict(self._engine.server_ids[key]) if self._engine is not None else {}
 
     async def send(self, payload: str) -> bool:
         """Send a raw text frame; False when not connected."""
@@ -227,29 +208,3 @@ class AsyncIbkrWsClient:
         if not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
         return self._callbacks.add(self.stream(key), callback)
-
-    # ------------------------------------------------------------ live state
-
-    def market_data(self, conid: int | str) -> dict[str, Any] | None:
-        """Merged current market data of `conid`: named fields, `fields_updated`, `updates`; None if unseen."""
-        return self._delivery.state.market_data(conid)
-
-    def price_ladder(self, channel: str) -> list[dict[str, Any]] | None:
-        """Latest ladder rows of `bd+ACCT+CONID`."""
-        return self._delivery.state.ladder(channel)
-
-    def order(self, order_id: Any) -> dict[str, Any] | None:
-        """Latest merged state of one order."""
-        return self._delivery.state.order(order_id)
-
-    def orders(self) -> dict[Any, dict[str, Any]]:
-        """Latest merged state of every order seen, by order id."""
-        return self._delivery.state.orders()
-
-    def trades(self) -> dict[str, dict[str, Any]]:
-        """Executions seen, by execution id, latest copy of each."""
-        return self._delivery.state.trades()
-
-    def health(self) -> HealthReport:
-        """A plain report of state, heartbeats, subscriptions, queues, drops and rates."""
-        return build_report(self._engine, self._delivery, self._rate_meter, self.running)

@@ -14,21 +14,21 @@ from typing import Any
 
 from ibkrws.client.callbacks import ThreadCallbacks
 from ibkrws.client.delivery import EVENTS, Delivery
-from ibkrws.client.health import HealthReport, RateMeter, build_report
+from ibkrws.client.health import RateMeter
 from ibkrws.client.settings import Settings, settings_from, subscription_arguments
+from ibkrws.client.views import ClientViews
 from ibkrws.client.ws_client import WsClient
 from ibkrws.engine.engine import Engine
 from ibkrws.protocol.events import WsEvent
 from ibkrws.protocol.keys import SOLICITED_KEYS, IbkrWsKey
 from ibkrws.protocol.payloads import IbkrSubscriptionProcessor, SubscriptionProcessor
-from ibkrws.protocol.state import ConnectionState
 from ibkrws.queues.controller import DEFAULT_MAX_QUEUE_SIZE, QueueAccessor, QueueController
 from ibkrws.rest.client import IbkrClient
 
 _LOGGER = logging.getLogger("ibkrws.client")
 
 
-class IbkrWsClient(WsClient):
+class IbkrWsClient(WsClient, ClientViews):
     """Streams IBKR Client Portal WebSocket data into queues, on a worker thread.
 
     Parameters (seed and IBind names; `None` means: from the `IBIND_*` variable, else the default):
@@ -192,31 +192,6 @@ class IbkrWsClient(WsClient):
             raise ValueError(f"callback must be callable, got {callback!r}")
         return self._callbacks.add(key, callback)
 
-    # ------------------------------------------------------------ live state
-
-    def market_data(self, conid: int | str) -> dict[str, Any] | None:
-        """Merged current market data of `conid`: named fields, `fields_updated`, `updates`; None if unseen."""
-        return self._delivery.state.market_data(conid)
-
-    def price_ladder(self, channel: str) -> list[dict[str, Any]] | None:
-        """Latest ladder rows of `bd+ACCT+CONID`."""
-        return self._delivery.state.ladder(channel)
-
-    def order(self, order_id: Any) -> dict[str, Any] | None:
-        """Latest merged state of one order."""
-        return self._delivery.state.order(order_id)
-
-    def orders(self) -> dict[Any, dict[str, Any]]:
-        """Latest merged state of every order seen, by order id."""
-        return self._delivery.state.orders()
-
-    def trades(self) -> dict[str, dict[str, Any]]:
-        """Executions seen, by execution id, latest copy of each."""
-        return self._delivery.state.trades()
-
-    def health(self) -> HealthReport:
-        """A plain report of state, heartbeats, subscriptions, queues, drops and rates."""
-        return build_report(self._engine, self._delivery, self._rate_meter, self.running)
 
     # ---------------------------------------------------------- subscriptions
 
@@ -251,16 +226,6 @@ class IbkrWsClient(WsClient):
         except RuntimeError:
             return False
 
-    def server_ids(self, key: IbkrWsKey) -> dict[str, Any]:
-        """Server ids of `key`'s streams (market history: serverId -> conid)."""
-        engine = self._engine
-        return dict(engine.server_ids[key]) if engine is not None else {}
-
-    def subscriptions(self) -> dict[str, bool]:
-        """Every desired subscription and whether it is active on the current connection."""
-        engine = self._engine
-        return engine.subscription_status() if engine is not None else {}
-
     def is_subscription_active(self, channel: str) -> bool | None:
         """True/False for a desired subscription, None when `channel` is not subscribed."""
         return self.subscriptions().get(channel)
@@ -278,18 +243,6 @@ class IbkrWsClient(WsClient):
             return self._run(engine.tic(), self._timeout + 1)
         except (RuntimeError, TimeoutError):
             return None
-
-    @property
-    def stats(self) -> Any:
-        """Receive-path counters (frames, invalid JSON, repaired UTF-8, reconnects, gaps, ...)."""
-        engine = self._engine
-        return engine.stats if engine is not None else None
-
-    @property
-    def state(self) -> ConnectionState:
-        """The connection state."""
-        engine = self._engine
-        return engine.state if engine is not None and self.running else ConnectionState.STOPPED
 
     @property
     def account_id(self) -> str | None:
