@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ibkrws.protocol import market_rows
 from ibkrws.protocol.live_state import LiveState
 from ibkrws.protocol.market_data import unwrap
 
@@ -14,21 +17,49 @@ values = st.one_of(st.text(min_size=1, max_size=6), st.floats(allow_nan=False, a
 delta = st.dictionaries(st.sampled_from(FIELDS), values, min_size=1, max_size=len(FIELDS))
 
 
-@given(st.lists(st.tuples(st.sampled_from([265598, 8314]), delta), min_size=1, max_size=40))
-def test_merged_state_equals_manual_application(deltas):
+@given(st.lists(st.tuples(st.sampled_from([265598, 8314]), delta), min_size=1, max_size=200),
+       st.integers(min_value=1, max_value=6))
+def test_merged_state_equals_manual_application(deltas, max_shapes):
     state = LiveState()
     manual: dict[int, dict] = {}
-    for i, (conid, fields) in enumerate(deltas):
-        message = {"topic": f"smd+{conid}", "conid": conid, "_updated": 1_000 + i, "server_id": "q1", **fields}
-        row = unwrap(message)[conid]
-        state.merge_market_data(conid, row)
-        manual.setdefault(conid, {}).update(row)
+    manual_times: dict[int, dict] = {}
+    counts: dict[int, int] = {}
+    with shapes_bound(max_shapes):  # small bounds fold often: the folded times must be the same
+        for i, (conid, fields) in enumerate(deltas):
+            message = {"topic": f"smd+{conid}", "conid": conid, "_updated": 1_000 + i, "server_id": "q1", **fields}
+            row = unwrap(message)[conid]
+            assert state.merge_market_data(conid, row)
+            manual.setdefault(conid, {}).update(row)
+            manual_times.setdefault(conid, {}).update(dict.fromkeys(row, 1_000 + i))
+            counts[conid] = counts.get(conid, 0) + 1
+            if i % 7 == 0:  # reads between merges see the state so far
+                assert state.market_data(conid)["fields_updated"] == manual_times[conid]
     for conid, expected in manual.items():
         snapshot = state.market_data(conid)
         times = snapshot.pop("fields_updated")
-        snapshot.pop("updates")
+        assert snapshot.pop("updates") == counts[conid]
         assert snapshot == expected
-        assert set(times) == set(expected)
+        assert times == manual_times[conid]
+
+
+@contextmanager
+def shapes_bound(limit):
+    saved = market_rows.MAX_SHAPES
+    market_rows.MAX_SHAPES = limit
+    try:
+        yield
+    finally:
+        market_rows.MAX_SHAPES = saved
+
+
+def test_distinct_key_sets_stay_bounded_per_conid():
+    state = LiveState()
+    for i in range(1_000):  # every message a different key set
+        state.merge_market_data(1, {"conid": 1, "_updated": i, f"field{i}": i})
+    row = state.market.rows[1]
+    assert len(row.history[1]) <= market_rows.MAX_SHAPES
+    times = state.market_data(1)["fields_updated"]
+    assert times["field0"] == 0 and times["field999"] == 999 and times["_updated"] == 999
 
 
 def test_repeated_first_message_is_not_an_update():

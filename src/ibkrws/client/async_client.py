@@ -98,7 +98,7 @@ class AsyncIbkrWsClient(ClientViews):
         _LOGGER.info("%s: Starting", self)
         loop = asyncio.get_running_loop()
         delivery = self._delivery
-        self._engine = Engine(self._settings.engine_config(str(self)), self._ibkr_client, delivery.deliver,
+        self._engine = Engine(self._settings.engine_config(str(self)), self._ibkr_client, delivery.handler,
                               delivery.deliver_unsolicited, delivery.emit)
         first: asyncio.Future[bool] = loop.create_future()
         self._task = loop.create_task(self._engine.run(first), name=f"{self}-engine")

@@ -7,6 +7,8 @@ one fan-out per message, and nothing else.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ibkrws.protocol.events import EventKind, WsEvent
@@ -34,24 +36,44 @@ class Delivery:
         self.unwrap_market_data = unwrap_market_data
         self.unsolicited_queued = unsolicited_queued
         self.state = LiveState()
-        self.counts: dict[IbkrWsKey, int] = dict.fromkeys(IbkrWsKey, 0)
+        self._market = self.state.market
+        self._counts: dict[IbkrWsKey, int] = dict.fromkeys(IbkrWsKey, 0)
+        self._market_data_count = 0
         self.skipped = 0
         """Market-data messages without a conid (IBKR's empty updates): counted, nothing to deliver."""
         queues.register_queues([*IbkrWsKey, EVENTS])
         queues.on_drop = self._on_drop
 
-    def deliver(self, key: IbkrWsKey, channel: str, message: dict[str, Any]) -> None:
-        """One solicited data message."""
-        self.counts[key] += 1
+    @property
+    def counts(self) -> dict[IbkrWsKey, int]:
+        """Messages received per key (a copy)."""
+        counts = dict(self._counts)
+        counts[_MD] = self._market_data_count
+        return counts
+
+    def handler(self, key: IbkrWsKey) -> Callable[[dict[str, Any]], None]:
+        """What the engine calls with each solicited data message of `key`."""
         if key is _MD:
-            conid = message.get("conid")
-            if conid is None:
-                self.skipped += 1  # IBKR sometimes sends an empty update: nothing to deliver
-                return
-            named = unwrap_row(message, conid)
-            self.state.merge_market_data(conid, named)
-            self.queues.put_to_queue(key, {conid: named} if self.unwrap_market_data else {conid: message})
+            return self.market_data
+        return partial(self.deliver, key)
+
+    def market_data(self, message: dict[str, Any]) -> None:
+        """One `smd` message: unwrap, merge into the live state, fan out (the hot path, kept flat)."""
+        self._market_data_count += 1
+        conid = message.get("conid")
+        if conid is None:
+            self.skipped += 1  # IBKR sometimes sends an empty update: nothing to deliver
             return
+        named = unwrap_row(message, conid)
+        self._market.merge(conid, named)
+        self.queues.put_to_queue(_MD, {conid: named} if self.unwrap_market_data else {conid: message})
+
+    def deliver(self, key: IbkrWsKey, message: dict[str, Any]) -> None:
+        """One solicited data message of any key."""
+        if key is _MD:
+            self.market_data(message)
+            return
+        self._counts[key] += 1
         if key is _ORDERS:
             self.state.merge_orders(message)
         elif key is _TRADES:
@@ -62,7 +84,7 @@ class Delivery:
 
     def deliver_unsolicited(self, key: IbkrWsKey, message: dict[str, Any]) -> None:
         """One unsolicited message: queued only for keys the user asked for (IBind queues `args` of sts/ntf)."""
-        self.counts[key] += 1
+        self._counts[key] += 1
         if key not in self.unsolicited_queued:
             return
         self.queues.put_to_queue(key, message.get("args", {}) if key in _ARGS_ONLY else message)

@@ -122,7 +122,7 @@ class IbkrWsClient(WsClient, ClientViews):
 
     def _new_engine(self) -> Engine:
         delivery = self._delivery
-        return Engine(self._settings.engine_config(str(self)), self._ibkr_client, delivery.deliver,
+        return Engine(self._settings.engine_config(str(self)), self._ibkr_client, delivery.handler,
                       delivery.deliver_unsolicited, delivery.emit)
 
     def _before_start(self) -> None:

@@ -12,7 +12,9 @@ from ibkrws.protocol.keys import IbkrWsKey
 CLOSE_NORMAL = 1000
 CLOSE_UNEXPECTED = 1011
 
-Deliver = Callable[[IbkrWsKey, str, dict[str, Any]], None]
+Handler = Callable[[dict[str, Any]], None]
+HandlerFor = Callable[[IbkrWsKey], Handler]
+"""Given a key, what to call with each solicited data message of it (looked up once per topic)."""
 DeliverUnsolicited = Callable[[IbkrWsKey, dict[str, Any]], None]
 EmitEvent = Callable[[WsEvent], None]
 

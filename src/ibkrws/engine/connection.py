@@ -20,11 +20,12 @@ from orjson import JSONDecodeError
 from ibkrws.engine.config import (
     CLOSE_NORMAL,
     CLOSE_UNEXPECTED,
-    Deliver,
     DeliverUnsolicited,
     EmitEvent,
     EngineConfig,
     EngineStats,
+    Handler,
+    HandlerFor,
 )
 from ibkrws.engine.connector import display_url, present
 from ibkrws.engine.offloop import call_maybe_async
@@ -43,11 +44,11 @@ _loads = orjson.loads
 class ConnectionEngine:
     """Connection, frames, health and lifecycle; `Engine` adds subscriptions and gaps."""
 
-    def __init__(self, config: EngineConfig, rest: Any, deliver: Deliver,
+    def __init__(self, config: EngineConfig, rest: Any, handler_for: HandlerFor,
                  deliver_unsolicited: DeliverUnsolicited, emit: EmitEvent | None = None) -> None:
         self.config = config
         self.rest = rest
-        self._deliver = deliver
+        self._handler_for = handler_for
         self._deliver_unsolicited = deliver_unsolicited
         self._emit_event = emit
         self.gap: Gap | None = None
@@ -426,23 +427,35 @@ class ConnectionEngine:
             return
         topic = message.get("topic")
         fast = self.table.fast.get(topic) if type(topic) is str else None
-        if fast is not None and "error" not in message:
-            sub, key, channel = fast  # an active subscription's data: the common case
-            sub.last_message_at = now
-        else:
-            kind, key, channel = route(message)  # type: ignore[assignment]
-            if kind is not Kind.DATA:
-                self._on_other(kind, key, channel, message, now)
-                return
-            found, became_active = self.table.on_data(channel, now)
-            if found is not None:
-                if became_active:
-                    self._on_active(found)
-                if found.active:
-                    self.table.fast[topic] = (found, key, channel)  # type: ignore[index]
-        if key is IbkrWsKey.MARKET_HISTORY and "serverId" in message:
-            self._track_server_id(channel, message)
-        self._deliver(key, channel, message)
+        if fast is not None and "error" not in message:  # an active subscription's data: the common case
+            fast[0].last_message_at = now
+            fast[1](message)
+            return
+        kind, key, channel = route(message)
+        if kind is not Kind.DATA:
+            self._on_other(kind, key, channel, message, now)
+            return
+        handle = self._handler(key, channel)  # type: ignore[arg-type]
+        found, became_active = self.table.on_data(channel, now)  # type: ignore[arg-type]
+        if found is not None:
+            if became_active:
+                self._on_active(found)
+            if found.active:
+                self.table.fast[topic] = (found, handle)  # type: ignore[index]
+        handle(message)
+
+    def _handler(self, key: IbkrWsKey, channel: str) -> Handler:
+        """The delivery handler of `key`; history data also records which server id serves which conid."""
+        handle = self._handler_for(key)
+        if key is not IbkrWsKey.MARKET_HISTORY:
+            return handle
+
+        def history(message: dict[str, Any]) -> None:
+            if "serverId" in message:
+                self._track_server_id(channel, message)
+            handle(message)
+
+        return history
 
     def _decode_slow(self, payload: bytes | str) -> dict[str, Any] | None:
         """Frames orjson refused: the echo, invalid UTF-8 (repaired, counted) or garbage (counted, skipped)."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ibkrws.protocol.market_rows import MarketRows
+
 MAX_KEPT = 10_000
 """Orders and executions kept (the oldest are forgotten first), so a process running for weeks stays bounded."""
 
@@ -31,50 +33,29 @@ class LiveState:
 
     def __init__(self, max_kept: int = MAX_KEPT) -> None:
         self.max_kept = max_kept
-        self._market: dict[Any, dict[str, Any]] = {}
-        self._field_times: dict[Any, dict[str, Any]] = {}
-        self._updates: dict[Any, int] = {}
-        self.duplicates = 0
+        self.market = MarketRows()
         self._ladders: dict[str, list[dict[str, Any]]] = {}
         self._orders: dict[Any, dict[str, Any]] = {}
         self._trades: dict[str, dict[str, Any]] = {}
 
     # ---------------------------------------------------------- market data
 
+    @property
+    def duplicates(self) -> int:
+        """IBKR's repeated first messages recognised (not counted as updates)."""
+        return self.market.duplicates
+
     def merge_market_data(self, conid: Any, named: dict[str, Any]) -> bool:
         """Merge one unwrapped row; False when it repeats the previous message exactly."""
-        row = self._market.get(conid)
-        updated = named.get("_updated")
-        if row is None:
-            row = self._market[conid] = {}
-            times = self._field_times[conid] = {}
-            self._updates[conid] = 0
-        else:
-            times = self._field_times[conid]
-            # IBKR repeats the first message of a stream (same `_updated`, other key order)
-            if self._updates[conid] < 2 and row.get("_updated") == updated and named.items() <= row.items():
-                self.duplicates += 1
-                return False
-        row.update(named)
-        times.update(dict.fromkeys(named, updated))
-        self._updates[conid] += 1
-        return True
+        return self.market.merge(conid, named)
 
     def market_data(self, conid: Any) -> dict[str, Any] | None:
         """A copy of the merged row of `conid` with `fields_updated` (field -> `_updated` ms) and `updates`."""
-        row = self._market.get(conid)
-        if row is None and isinstance(conid, str) and conid.isdigit():
-            return self.market_data(int(conid))
-        if row is None:
-            return None
-        result = dict(row)
-        result["fields_updated"] = dict(self._field_times[conid])
-        result["updates"] = self._updates[conid]
-        return result
+        return self.market.snapshot(conid)
 
     def conids(self) -> list[Any]:
         """Conids with market data seen so far."""
-        return list(self._market)
+        return list(self.market.rows)
 
     # --------------------------------------------------------------- ladder
 

@@ -8,6 +8,7 @@ PENDING -> ACTIVE when its confirmation arrives (or at once when it needs none),
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,8 +64,8 @@ class SubscriptionTable:
         self.retries = max(1, int(retries))
         self.timeout = float(timeout)
         self._subs: dict[str, Subscription] = {}
-        self.fast: dict[str, tuple[Subscription, Any, str]] = {}
-        """Server topic -> (active subscription, key, channel): the receive path's one lookup.
+        self.fast: dict[str, tuple[Subscription, Callable[[dict[str, Any]], None]]] = {}
+        """Server topic -> (active subscription, its delivery handler): the receive path's one lookup.
 
         Holds only ACTIVE subscriptions; emptied whenever the table changes in any other way."""
 

@@ -20,13 +20,20 @@ class AsyncBuffer:
             raise ValueError(f"maxsize must be a positive integer, got {maxsize!r}")
         self.maxsize = maxsize
         self.dropped = 0
-        self.delivered = 0
         self.closed = False
         self._items: deque[Any] = deque()
         self._waiter: asyncio.Future[None] | None = None
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def fast_put(self) -> tuple[Callable[[], int], Callable[[Any], None]]:
+        """(current size, append without a bound check): the fan-out appends while size < maxsize."""
+        return self._items.__len__, self._append
+
+    def _append(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake()
 
     def put(self, item: Any) -> bool:
         """Append `item`; False when the oldest had to be dropped to make room."""
@@ -49,7 +56,6 @@ class AsyncBuffer:
         """(True, item), or (False, None) once closed and empty."""
         while True:
             if self._items:
-                self.delivered += 1
                 return True, self._items.popleft()
             if self.closed:
                 return False, None

@@ -8,12 +8,14 @@ longer referenced stops receiving (it is dropped from the fan-out when garbage-c
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from ibkrws.queues.buffer import BoundedBuffer
+from ibkrws.queues.buffer import CLOSED, BoundedBuffer
 
 T = TypeVar("T")
 
@@ -30,12 +32,20 @@ class QueueAccessor(Generic[T]):
     def __init__(self, buffer: BoundedBuffer, key: T) -> None:
         self._buffer = buffer
         self._key = key
+        self._take = buffer.fifo.get
 
     def get(self, block: bool = False, timeout: float | None = None) -> Any:
         """The next message, or None when there is none (at once, or within `timeout` when blocking)."""
         if timeout is not None and timeout < 0:
             raise ValueError(f"timeout must be None or a non-negative number of seconds, got {timeout!r}")
-        return self._buffer.get(block, timeout)[1]
+        try:
+            item = self._take(block, timeout)
+        except queue.Empty:
+            return None
+        if item is CLOSED:
+            self._buffer.fifo.put(CLOSED)  # keep waking later readers
+            return None
+        return item
 
     def empty(self) -> bool:
         """Whether no message is waiting."""
@@ -76,6 +86,8 @@ class QueueController(Generic[T]):
         self.max_queue_size = max_queue_size
         self._lock = threading.Lock()
         self._buffers: dict[T, tuple[Any, ...]] = {}
+        self._fanout: dict[T, tuple[tuple[Callable[[], int], Callable[[Any], None], int, Any], ...]] = {}
+        """Per key, (size, append, maxsize, buffer) of every buffer: what `put_to_queue` walks."""
         self._last_drop_log: dict[T, float] = {}
         self.dropped_total = 0
         self.on_drop: Any = None
@@ -100,12 +112,16 @@ class QueueController(Generic[T]):
     def attach(self, key: T, buffer: Any) -> None:
         """Add a consumer buffer (anything with put/maxsize/dropped/wake_all) to `key`'s fan-out."""
         with self._lock:
-            self._buffers[key] = self._buffers.get(key, ()) + (buffer,)
+            self._set_buffers(key, self._buffers.get(key, ()) + (buffer,))
 
     def detach(self, key: T, buffer: Any) -> None:
         """Stop delivering `key` to `buffer`."""
         with self._lock:
-            self._buffers[key] = tuple(b for b in self._buffers.get(key, ()) if b is not buffer)
+            self._set_buffers(key, tuple(b for b in self._buffers.get(key, ()) if b is not buffer))
+
+    def _set_buffers(self, key: T, buffers: tuple[Any, ...]) -> None:
+        self._buffers[key] = buffers
+        self._fanout[key] = tuple((*b.fast_put(), b.maxsize, b) for b in buffers)
 
     def _forget(self, key: T, buffer_ref: weakref.ref[BoundedBuffer]) -> None:
         self.detach(key, buffer_ref())
@@ -116,8 +132,10 @@ class QueueController(Generic[T]):
 
     def put_to_queue(self, key: T, data: Any) -> None:
         """Deliver `data` to every accessor of `key`; overflow is counted and logged (rate-limited)."""
-        for buffer in self._buffers.get(key, ()):
-            if not buffer.put(data):
+        for size, append, maxsize, buffer in self._fanout.get(key, ()):
+            if size() < maxsize:
+                append(data)
+            elif not buffer.put(data):
                 self._on_drop(key, buffer)
 
     def _on_drop(self, key: T, buffer: Any) -> None:
