@@ -1,16 +1,23 @@
-"""Unwrapping `smd` messages into named fields, as IBind users read them."""
+"""Unwrapping `smd` messages into named fields, as IBind users read them.
+
+`unwrap_row` runs for every market-data message. It is the C version from `_speedups` when that
+optional extension was built (see setup.py), else `unwrap_row_py`; both give equal results.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from ibkrws.protocol import speedups
 from ibkrws.protocol.fields import FIELD_NAMES, RAW_SUFFIX
 
 _NAMES: dict[str, str] = dict(FIELD_NAMES)
 _NAMES.update({fid + RAW_SUFFIX: name + RAW_SUFFIX for fid, name in FIELD_NAMES.items()})
 
 
-def unwrap_row(message: dict[str, Any], conid: Any) -> dict[str, Any]:
+def unwrap_row_py(message: dict[str, Any], conid: Any) -> dict[str, Any]:
     """`{"conid", "_updated", "topic", <field names>}` of one `smd` message (its conid given)."""
     get = _NAMES.get
     result: dict[str, Any] = {"conid": conid, "_updated": message.get("_updated"), "topic": message.get("topic")}
@@ -19,6 +26,11 @@ def unwrap_row(message: dict[str, Any], conid: Any) -> dict[str, Any]:
         if name is not None:
             result[name] = value
     return result
+
+
+unwrap_row: Callable[[dict[str, Any], Any], dict[str, Any]] = (
+    unwrap_row_py if speedups.module is None else partial(speedups.module.unwrap_row, _NAMES))
+"""`unwrap_row_py`'s contract, in C when available."""
 
 
 def unwrap(message: dict[str, Any]) -> dict[Any, dict[str, Any]] | None:

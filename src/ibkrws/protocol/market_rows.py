@@ -14,7 +14,10 @@ swaps it in with one attribute store, so a reader never sees a half-folded pair.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from ibkrws.protocol import speedups
 
 MAX_SHAPES = 64
 """Distinct key sets remembered per conid before they are folded into per-field times."""
@@ -58,6 +61,17 @@ class MarketRow:
         return result
 
 
+def stamp_py(values: dict[str, Any], shapes: Shapes, named: dict[str, Any], number: int, updated: Any) -> int:
+    """Merge `named` into `values` and stamp its key set with (`number`, `updated`); the number of key sets."""
+    values.update(named)
+    shapes[tuple(named)] = (number, updated)
+    return len(shapes)
+
+
+_stamp: Callable[[dict[str, Any], Shapes, dict[str, Any], int, Any], int] = (
+    stamp_py if speedups.module is None else speedups.module.stamp)
+
+
 def _update_number(item: tuple[tuple[str, ...], tuple[int, Any]]) -> int:
     return item[1][0]
 
@@ -79,11 +93,8 @@ class MarketRows:
             # IBKR repeats the first message of a stream (same `_updated`, other key order)
             self.duplicates += 1
             return False
-        row.values.update(named)
         row.updates = number = row.updates + 1
-        shapes = row.history[1]
-        shapes[tuple(named)] = (number, updated)
-        if len(shapes) > MAX_SHAPES:
+        if _stamp(row.values, row.history[1], named, number, updated) > MAX_SHAPES:
             row.fold()
         return True
 
