@@ -10,6 +10,6 @@ from setuptools import Extension, setup
 
 extensions = []
 if not os.environ.get("IBKRWS_NO_EXTENSIONS"):
-    extensions.append(Extension("ibkrws.protocol._speedups", ["src/ibkrws/protocol/_speedups.c"], optional=True))
+    extensions.append(Extension("ibkrws._speedups", ["src/ibkrws/_speedups.c"], optional=True))
 
 setup(ext_modules=extensions)

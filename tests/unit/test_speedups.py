@@ -8,8 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ibkrws.protocol import market_data, market_rows, speedups
+from ibkrws import speedups
+from ibkrws.client.market_sink import MarketDataSinkPy
+from ibkrws.protocol import market_data, market_rows
+from ibkrws.protocol.keys import IbkrWsKey
 from ibkrws.protocol.market_data import _NAMES, unwrap_row_py
+from ibkrws.queues import BoundedBuffer, QueueController
 
 C = speedups.module
 needs_c = pytest.mark.skipif(C is None, reason="the C speedups are not built or IBKRWS_NO_EXTENSIONS is set")
@@ -28,8 +32,8 @@ def test_the_extension_is_in_use_unless_disabled():
     if os.environ.get("IBKRWS_NO_EXTENSIONS", "") not in ("", "0"):
         assert C is None and market_data.unwrap_row is unwrap_row_py
     else:
-        assert C is not None, "ibkrws.protocol._speedups was not built: is a C compiler installed?"
-        assert market_data.unwrap_row is not unwrap_row_py and market_rows._stamp is C.stamp
+        assert C is not None, "ibkrws._speedups was not built: is a C compiler installed?"
+        assert market_data.unwrap_row is not unwrap_row_py and market_rows._merge is C.merge
 
 
 @needs_c
@@ -40,14 +44,22 @@ def test_c_unwrap_equals_python_unwrap(message, conid):
 
 
 @needs_c
-@given(st.lists(messages, min_size=1, max_size=8))
-def test_c_stamp_equals_python_stamp(named_rows):
-    c_values, c_shapes, py_values, py_shapes = {}, {}, {}, {}
-    for number, named in enumerate(named_rows):
-        c_n = C.stamp(c_values, c_shapes, named, number, named.get("_updated"))
-        py_n = market_rows.stamp_py(py_values, py_shapes, named, number, named.get("_updated"))
-        assert c_n == py_n
-    assert c_values == py_values and c_shapes == py_shapes
+@given(st.lists(st.tuples(st.sampled_from([1, 2]), messages, st.sampled_from([5, 6, None])), min_size=1, max_size=30),
+       st.integers(min_value=1, max_value=4))
+def test_c_merge_equals_python_merge(updates, max_shapes):
+    """Same rows, stamps, update counts and duplicate verdicts, including repeated first messages and folds."""
+    c_rows: dict = {}
+    py_rows: dict = {}
+    for conid, named, updated in updates:
+        named = {**named, "_updated": updated}
+        c_result = C.merge(c_rows, conid, dict(named), market_rows.MarketRow, max_shapes)
+        py_result = market_rows.merge_py(py_rows, conid, dict(named), market_rows.MarketRow, max_shapes)
+        assert c_result is py_result
+    assert c_rows.keys() == py_rows.keys()
+    for conid, c_row in c_rows.items():
+        py_row = py_rows[conid]
+        assert (c_row.values, c_row.updates, c_row.history) == (py_row.values, py_row.updates, py_row.history)
+        assert c_row.field_times() == py_row.field_times()
 
 
 @needs_c
@@ -56,7 +68,72 @@ def test_c_functions_reject_wrong_arguments_clearly():
         C.unwrap_row(_NAMES, {})
     with pytest.raises(TypeError, match="dict message"):
         C.unwrap_row(_NAMES, [("31", 1)], 1)
-    with pytest.raises(TypeError, match="values, shapes, named"):
-        C.stamp({}, {}, {})
-    with pytest.raises(TypeError, match="dicts"):
-        C.stamp({}, [], {}, 1, 2)
+    with pytest.raises(TypeError, match="rows, conid, named"):
+        C.merge({}, 1, {})
+    with pytest.raises(TypeError, match="dicts for rows and named"):
+        C.merge([], 1, {}, market_rows.MarketRow, 4)
+
+
+def test_c_unwrap_memo_follows_the_names_and_the_keys():
+    """The per-position memo of names must not outlive a change of names dict or of key at a position."""
+    if C is None:
+        pytest.skip("the C speedups are not built")
+    a_names, b_names = {"31": "a"}, {"31": "b"}
+    message = {"31": 1, "84": 2}
+    assert C.unwrap_row(a_names, message, 9) == {"conid": 9, "_updated": None, "topic": None, "a": 1}
+    assert C.unwrap_row(b_names, message, 9)["b"] == 1
+    swapped = {"84": 2, "31": 1}  # same key objects, other positions
+    assert C.unwrap_row(b_names, swapped, 9) == {"conid": 9, "_updated": None, "topic": None, "b": 1}
+
+
+def _drain(accessor):
+    items = []
+    while (item := accessor.get()) is not None:
+        items.append(item)
+    return items
+
+
+def _run_sink(sink_class, messages, unwrap, small):
+    market = market_rows.MarketRows()
+    queues = QueueController(max_queue_size=small)
+    big = BoundedBuffer(10_000)
+    queues.attach(IbkrWsKey.MARKET_DATA, big)
+    tiny = queues.new_queue_accessor(IbkrWsKey.MARKET_DATA)  # bounded at `small`: overflows
+    sink = sink_class(_NAMES, market, market_rows.MarketRow, 3, queues.fanouts, IbkrWsKey.MARKET_DATA, unwrap,
+                      queues.put_full)
+    for message in messages:
+        sink(dict(message))
+    delivered = []
+    while True:
+        found, item = big.get()
+        if not found:
+            break
+        delivered.append(item)
+    rows = {c: (r.values, r.updates, r.field_times()) for c, r in market.rows.items()}
+    return (sink.count, sink.skipped, market.duplicates, queues.dropped_total, tiny.dropped, _drain(tiny), delivered,
+            rows)
+
+
+smd_messages = st.lists(
+    st.fixed_dictionaries({"topic": st.just("smd+1")},
+                          optional={"conid": st.sampled_from([1, 2, None]), "_updated": st.sampled_from([5, 6, 7]),
+                                    "31": st.text(max_size=3), "84": st.sampled_from(["1", "2"]),
+                                    "server_id": st.just("q1"), "7059": st.integers(0, 3)}),
+    max_size=25)
+
+
+@needs_c
+@given(smd_messages, st.booleans(), st.integers(min_value=1, max_value=4))
+def test_c_sink_equals_python_sink(messages, unwrap, small):
+    """Counters, duplicates, drops, what each consumer received (in order) and the rows are the same."""
+    assert _run_sink(C.MarketDataSink, messages, unwrap, small) == _run_sink(MarketDataSinkPy, messages, unwrap, small)
+
+
+@needs_c
+def test_c_sink_rejects_wrong_arguments_clearly():
+    market = market_rows.MarketRows()
+    with pytest.raises(TypeError):
+        C.MarketDataSink(_NAMES, market, market_rows.MarketRow, 3, [], IbkrWsKey.MARKET_DATA, True, print)
+    sink = C.MarketDataSink(_NAMES, market, market_rows.MarketRow, 3, {}, IbkrWsKey.MARKET_DATA, True, print)
+    with pytest.raises(TypeError, match="dict message"):
+        sink([("conid", 1)])

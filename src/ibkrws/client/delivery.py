@@ -11,10 +11,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from ibkrws.client.market_sink import MarketDataSink, Sink
 from ibkrws.protocol.events import EventKind, WsEvent
 from ibkrws.protocol.keys import IbkrWsKey
 from ibkrws.protocol.live_state import LiveState
-from ibkrws.protocol.market_data import unwrap_row
+from ibkrws.protocol.market_data import NAMES
+from ibkrws.protocol.market_rows import MAX_SHAPES, MarketRow
 from ibkrws.queues.controller import QueueController
 
 EVENTS = "EVENTS"
@@ -36,19 +38,23 @@ class Delivery:
         self.unwrap_market_data = unwrap_market_data
         self.unsolicited_queued = unsolicited_queued
         self.state = LiveState()
-        self._market = self.state.market
         self._counts: dict[IbkrWsKey, int] = dict.fromkeys(IbkrWsKey, 0)
-        self._market_data_count = 0
-        self.skipped = 0
-        """Market-data messages without a conid (IBKR's empty updates): counted, nothing to deliver."""
         queues.register_queues([*IbkrWsKey, EVENTS])
         queues.on_drop = self._on_drop
+        self.market_data: Sink = MarketDataSink(
+            NAMES, self.state.market, MarketRow, MAX_SHAPES, queues.fanouts, _MD, unwrap_market_data, queues.put_full)
+        """One `smd` message: unwrap, merge into the live state, fan out (the hot path; C when built)."""
+
+    @property
+    def skipped(self) -> int:
+        """Market-data messages without a conid (IBKR's empty updates): counted, nothing to deliver."""
+        return self.market_data.skipped
 
     @property
     def counts(self) -> dict[IbkrWsKey, int]:
         """Messages received per key (a copy)."""
         counts = dict(self._counts)
-        counts[_MD] = self._market_data_count
+        counts[_MD] = self.market_data.count
         return counts
 
     def handler(self, key: IbkrWsKey) -> Callable[[dict[str, Any]], None]:
@@ -56,17 +62,6 @@ class Delivery:
         if key is _MD:
             return self.market_data
         return partial(self.deliver, key)
-
-    def market_data(self, message: dict[str, Any]) -> None:
-        """One `smd` message: unwrap, merge into the live state, fan out (the hot path, kept flat)."""
-        self._market_data_count += 1
-        conid = message.get("conid")
-        if conid is None:
-            self.skipped += 1  # IBKR sometimes sends an empty update: nothing to deliver
-            return
-        named = unwrap_row(message, conid)
-        self._market.merge(conid, named)
-        self.queues.put_to_queue(_MD, {conid: named} if self.unwrap_market_data else {conid: message})
 
     def deliver(self, key: IbkrWsKey, message: dict[str, Any]) -> None:
         """One solicited data message of any key."""

@@ -60,7 +60,7 @@ class EngineConfig:
     record_to: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class EngineStats:
     """Counters of what the receive path saw; nothing is lost without being counted here."""
 

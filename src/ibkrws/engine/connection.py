@@ -59,6 +59,7 @@ class ConnectionEngine:
         self.upkeep = Upkeep(self)
         self.recorder: FrameRecorder | None = None
         self.table = SubscriptionTable(config.subscription_retries, config.subscription_timeout)
+        self._fast = self.table.fast  # cleared in place, never replaced: the receive path's one lookup
         self.liveness = Liveness(config.max_ping_interval)
         self.stats = EngineStats()
         self.state = ConnectionState.STOPPED
@@ -426,7 +427,7 @@ class ConnectionEngine:
                               stats.invalid_json)
             return
         topic = message.get("topic")
-        fast = self.table.fast.get(topic) if type(topic) is str else None
+        fast = self._fast.get(topic) if type(topic) is str else None
         if fast is not None and "error" not in message:  # an active subscription's data: the common case
             fast[0].last_message_at = now
             fast[1](message)

@@ -10,16 +10,18 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from ibkrws.protocol import speedups
+from ibkrws import speedups
 from ibkrws.protocol.fields import FIELD_NAMES, RAW_SUFFIX
 
-_NAMES: dict[str, str] = dict(FIELD_NAMES)
+NAMES: dict[str, str] = dict(FIELD_NAMES)
+"""Field id (and id + `_raw`) -> the name IBind users read."""
+_NAMES = NAMES
 _NAMES.update({fid + RAW_SUFFIX: name + RAW_SUFFIX for fid, name in FIELD_NAMES.items()})
 
 
-def unwrap_row_py(message: dict[str, Any], conid: Any) -> dict[str, Any]:
+def unwrap_row_py(message: dict[str, Any], conid: Any, names: dict[str, str] = _NAMES) -> dict[str, Any]:
     """`{"conid", "_updated", "topic", <field names>}` of one `smd` message (its conid given)."""
-    get = _NAMES.get
+    get = names.get
     result: dict[str, Any] = {"conid": conid, "_updated": message.get("_updated"), "topic": message.get("topic")}
     for field, value in message.items():
         name = get(field)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ibkrws.protocol import speedups
+from ibkrws import speedups
 
 MAX_SHAPES = 64
 """Distinct key sets remembered per conid before they are folded into per-field times."""
@@ -61,15 +61,27 @@ class MarketRow:
         return result
 
 
-def stamp_py(values: dict[str, Any], shapes: Shapes, named: dict[str, Any], number: int, updated: Any) -> int:
-    """Merge `named` into `values` and stamp its key set with (`number`, `updated`); the number of key sets."""
+def merge_py(rows: dict[Any, MarketRow], conid: Any, named: dict[str, Any], make_row: Callable[[], MarketRow],
+             max_shapes: int) -> bool:
+    """Merge one unwrapped message into `rows[conid]`; False (nothing changed) when it repeats the previous one."""
+    row = rows.get(conid)
+    updated = named.get("_updated")
+    if row is None:
+        row = rows[conid] = make_row()
+    elif row.updates < 2 and row.values.get("_updated") == updated and named.items() <= row.values.items():
+        return False  # IBKR repeats the first message of a stream (same `_updated`, other key order)
+    row.updates = number = row.updates + 1
+    values = row.values
     values.update(named)
+    shapes = row.history[1]
     shapes[tuple(named)] = (number, updated)
-    return len(shapes)
+    if len(shapes) > max_shapes:
+        row.fold()
+    return True
 
 
-_stamp: Callable[[dict[str, Any], Shapes, dict[str, Any], int, Any], int] = (
-    stamp_py if speedups.module is None else speedups.module.stamp)
+_merge: Callable[[dict[Any, MarketRow], Any, dict[str, Any], Callable[[], MarketRow], int], bool] = (
+    merge_py if speedups.module is None else speedups.module.merge)
 
 
 def _update_number(item: tuple[tuple[str, ...], tuple[int, Any]]) -> int:
@@ -85,18 +97,10 @@ class MarketRows:
 
     def merge(self, conid: Any, named: dict[str, Any]) -> bool:
         """Merge one unwrapped message; False when it repeats the previous message exactly."""
-        row = self.rows.get(conid)
-        updated = named.get("_updated")
-        if row is None:
-            row = self.rows[conid] = MarketRow()
-        elif row.updates < 2 and row.values.get("_updated") == updated and named.items() <= row.values.items():
-            # IBKR repeats the first message of a stream (same `_updated`, other key order)
-            self.duplicates += 1
-            return False
-        row.updates = number = row.updates + 1
-        if _stamp(row.values, row.history[1], named, number, updated) > MAX_SHAPES:
-            row.fold()
-        return True
+        if _merge(self.rows, conid, named, MarketRow, MAX_SHAPES):
+            return True
+        self.duplicates += 1
+        return False
 
     def snapshot(self, conid: Any) -> dict[str, Any] | None:
         """A copy of the merged row with `fields_updated` (field -> `_updated`) and `updates`."""

@@ -31,7 +31,7 @@ class Action(enum.Enum):
     FAIL = "fail"
 
 
-@dataclass
+@dataclass(slots=True)
 class Subscription:
     """One desired subscription: what to send, and how it stands."""
 

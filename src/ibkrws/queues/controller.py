@@ -86,8 +86,10 @@ class QueueController(Generic[T]):
         self.max_queue_size = max_queue_size
         self._lock = threading.Lock()
         self._buffers: dict[T, tuple[Any, ...]] = {}
-        self._fanout: dict[T, tuple[tuple[Callable[[], int], Callable[[Any], None], int, Any], ...]] = {}
-        """Per key, (size, append, maxsize, buffer) of every buffer: what `put_to_queue` walks."""
+        self.fanouts: dict[T, tuple[tuple[Callable[[], int], Callable[[Any], None], int, Any], ...]] = {}
+        """Per key, (size, append, maxsize, buffer) of every buffer: what `put_to_queue` walks.
+
+        Replaced (never changed in place) on attach and detach, so a reader can walk it safely."""
         self._last_drop_log: dict[T, float] = {}
         self.dropped_total = 0
         self.on_drop: Any = None
@@ -121,7 +123,7 @@ class QueueController(Generic[T]):
 
     def _set_buffers(self, key: T, buffers: tuple[Any, ...]) -> None:
         self._buffers[key] = buffers
-        self._fanout[key] = tuple((*b.fast_put(), b.maxsize, b) for b in buffers)
+        self.fanouts[key] = tuple((*b.fast_put(), b.maxsize, b) for b in buffers)
 
     def _forget(self, key: T, buffer_ref: weakref.ref[BoundedBuffer]) -> None:
         self.detach(key, buffer_ref())
@@ -132,11 +134,16 @@ class QueueController(Generic[T]):
 
     def put_to_queue(self, key: T, data: Any) -> None:
         """Deliver `data` to every accessor of `key`; overflow is counted and logged (rate-limited)."""
-        for size, append, maxsize, buffer in self._fanout.get(key, ()):
+        for size, append, maxsize, buffer in self.fanouts.get(key, ()):
             if size() < maxsize:
                 append(data)
-            elif not buffer.put(data):
-                self._on_drop(key, buffer)
+            else:
+                self.put_full(key, buffer, data)
+
+    def put_full(self, key: T, buffer: Any, data: Any) -> None:
+        """Put into a full buffer: it drops its oldest item, which is counted and logged (rate-limited)."""
+        if not buffer.put(data):
+            self._on_drop(key, buffer)
 
     def _on_drop(self, key: T, buffer: Any) -> None:
         self.dropped_total += 1

@@ -14,7 +14,7 @@ def _load() -> ModuleType | None:
     if os.environ.get("IBKRWS_NO_EXTENSIONS", "") not in ("", "0"):
         return None
     try:
-        from ibkrws.protocol import _speedups  # type: ignore[attr-defined]
+        from ibkrws import _speedups  # type: ignore[attr-defined]
     except ImportError:
         return None
     return _speedups
