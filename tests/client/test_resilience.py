@@ -190,6 +190,8 @@ def test_rest_outage_during_reconnect(sim, make_client):
 def test_malformed_json_and_invalid_utf8_are_survived(sim, make_client):
     client = make_client(start=True)
     assert client.subscribe("or")
+    # `or` is assumed active once sent and IBKR sends no snapshot: the order must come after the gateway has `sor`
+    wait_for(lambda: any(f.startswith("sor") for f in sim.received_frames()), what="sor at the gateway")
     sim.faults.send_malformed_json()
     sim.faults.non_utf8 = True
     order_id = sim.place_order(conid=265598, side="BUY", quantity=1, order_type="LMT", price=1.0)
