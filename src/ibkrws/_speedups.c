@@ -299,6 +299,7 @@ merge(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 typedef struct {
     PyObject_HEAD
+    vectorcallfunc vectorcall;
     PyObject *names, *market, *rows, *make_row, *fanouts, *key, *on_full;
     Py_ssize_t max_shapes, count, skipped;
     int unwrap;
@@ -340,6 +341,8 @@ sink_dealloc(SinkObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyObject *sink_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+
 static int
 sink_init(SinkObject *self, PyObject *args, PyObject *kwds)
 {
@@ -361,6 +364,7 @@ sink_init(SinkObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     sink_clear(self);
+    self->vectorcall = sink_vectorcall;
     self->names = Py_NewRef(names);
     self->market = Py_NewRef(market);
     self->rows = rows;
@@ -419,16 +423,14 @@ fan_out(SinkObject *self, PyObject *item)
 }
 
 static PyObject *
-sink_call(SinkObject *self, PyObject *args, PyObject *kwds)
+sink_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    PyObject *message;
-    if (kwds != NULL && PyDict_GET_SIZE(kwds) != 0) {
+    SinkObject *self = (SinkObject *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         PyErr_SetString(PyExc_TypeError, "MarketDataSink takes one positional argument, the message");
         return NULL;
     }
-    if (!PyArg_UnpackTuple(args, "MarketDataSink", 1, 1, &message)) {
-        return NULL;
-    }
+    PyObject *message = args[0];
     if (!PyDict_CheckExact(message)) {
         PyErr_SetString(PyExc_TypeError, "MarketDataSink expects a dict message");
         return NULL;
@@ -506,14 +508,275 @@ static PyTypeObject SinkType = {
     .tp_doc = "MarketDataSink(names, market, make_row, max_shapes, fanouts, key, unwrap, on_full): "
               "call with each smd message to unwrap, merge and fan it out (delivery.MarketDataSinkPy in C).",
     .tp_basicsize = sizeof(SinkObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_vectorcall_offset = offsetof(SinkObject, vectorcall),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)sink_init,
     .tp_dealloc = (destructor)sink_dealloc,
     .tp_traverse = (traverseproc)sink_traverse,
     .tp_clear = (inquiry)sink_clear,
-    .tp_call = (ternaryfunc)sink_call,
+    .tp_call = PyVectorcall_Call,
     .tp_members = sink_members,
+};
+
+/* ------------------------------------------------------------------ FramePath
+ * The receive path's common case in one call; engine/fast_path.py `frame_path_py` is its twin. */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *fast, *loads, *handled;
+} FramePathObject;
+
+static PyObject *s_error, *s_last_message_at;
+
+static int
+frame_traverse(FramePathObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fast);
+    Py_VISIT(self->loads);
+    Py_VISIT(self->handled);
+    return 0;
+}
+
+static int
+frame_clear(FramePathObject *self)
+{
+    Py_CLEAR(self->fast);
+    Py_CLEAR(self->loads);
+    Py_CLEAR(self->handled);
+    return 0;
+}
+
+static void
+frame_dealloc(FramePathObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    frame_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* frame_path(payload, now): HANDLED when the frame was an active subscription's data and went to
+ * its handler; otherwise the decoded message for the slow path. Decoding errors propagate. */
+static PyObject *
+frame_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    FramePathObject *self = (FramePathObject *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "FramePath takes two positional arguments, the payload and the time");
+        return NULL;
+    }
+    PyObject *message = PyObject_CallOneArg(self->loads, args[0]);
+    if (message == NULL || !PyDict_CheckExact(message)) {
+        return message;
+    }
+    PyObject *topic = PyDict_GetItemWithError(message, s_topic);
+    if (topic == NULL || !PyUnicode_CheckExact(topic)) {
+        return PyErr_Occurred() ? (Py_DECREF(message), NULL) : message;
+    }
+    PyObject *entry = PyDict_GetItemWithError(self->fast, topic);
+    if (entry == NULL) {
+        return PyErr_Occurred() ? (Py_DECREF(message), NULL) : message;
+    }
+    int has_error = PyDict_Contains(message, s_error);
+    if (has_error != 0) {
+        return has_error < 0 ? (Py_DECREF(message), NULL) : message;
+    }
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2) {
+        Py_DECREF(message);
+        PyErr_SetString(PyExc_TypeError, "a fast-path entry must be (subscription, handler)");
+        return NULL;
+    }
+    Py_INCREF(entry);  /* the handler may change the table */
+    PyObject *result = NULL;
+    if (PyObject_SetAttr(PyTuple_GET_ITEM(entry, 0), s_last_message_at, args[1]) == 0) {
+        PyObject *done = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, 1), message);
+        if (done != NULL) {
+            Py_DECREF(done);
+            result = Py_NewRef(self->handled);
+        }
+    }
+    Py_DECREF(entry);
+    Py_DECREF(message);
+    return result;
+}
+
+static int
+frame_init(FramePathObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fast", "loads", "handled", NULL};
+    PyObject *fast, *loads, *handled;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OO:FramePath", kwlist, &PyDict_Type, &fast, &loads, &handled)) {
+        return -1;
+    }
+    frame_clear(self);
+    self->vectorcall = frame_vectorcall;
+    self->fast = Py_NewRef(fast);
+    self->loads = Py_NewRef(loads);
+    self->handled = Py_NewRef(handled);
+    return 0;
+}
+
+static PyTypeObject FramePathType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ibkrws._speedups.FramePath",
+    .tp_doc = "FramePath(fast, loads, handled): call with (payload, now); `handled` when an active "
+              "subscription's handler took it, else the decoded message (engine.fast_path.frame_path_py in C).",
+    .tp_basicsize = sizeof(FramePathObject),
+    .tp_vectorcall_offset = offsetof(FramePathObject, vectorcall),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)frame_init,
+    .tp_dealloc = (destructor)frame_dealloc,
+    .tp_traverse = (traverseproc)frame_traverse,
+    .tp_clear = (inquiry)frame_clear,
+    .tp_call = PyVectorcall_Call,
+};
+
+/* ------------------------------------------------------------------ QueueReader
+ * QueueAccessor.get in C: the consumer side of every message; queues/controller.py
+ * `QueueAccessor.get` is its twin and documents the contract. */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *take, *put_back, *closed, *empty;
+} ReaderObject;
+
+static PyObject *s_block, *s_timeout, *s_zero;
+
+static int
+reader_traverse(ReaderObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->take);
+    Py_VISIT(self->put_back);
+    Py_VISIT(self->closed);
+    Py_VISIT(self->empty);
+    return 0;
+}
+
+static int
+reader_clear(ReaderObject *self)
+{
+    Py_CLEAR(self->take);
+    Py_CLEAR(self->put_back);
+    Py_CLEAR(self->closed);
+    Py_CLEAR(self->empty);
+    return 0;
+}
+
+static void
+reader_dealloc(ReaderObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    reader_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* get(block=False, timeout=None) */
+static PyObject *
+reader_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    ReaderObject *self = (ReaderObject *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *block = Py_False, *timeout = Py_None;
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "QueueAccessor.get() takes at most 2 arguments (block, timeout), got %zd", nargs);
+        return NULL;
+    }
+    if (nargs > 0) {
+        block = args[0];
+    }
+    if (nargs > 1) {
+        timeout = args[1];
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        int is_block = name == s_block || PyUnicode_Compare(name, s_block) == 0;
+        int is_timeout = !is_block && (name == s_timeout || PyUnicode_Compare(name, s_timeout) == 0);
+        if ((is_block && nargs > 0) || (is_timeout && nargs > 1)) {
+            PyErr_Format(PyExc_TypeError, "QueueAccessor.get() got multiple values for argument '%U'", name);
+            return NULL;
+        }
+        if (is_block) {
+            block = args[nargs + i];
+        }
+        else if (is_timeout) {
+            timeout = args[nargs + i];
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "QueueAccessor.get() got an unexpected keyword argument '%U'; accepted: block, timeout",
+                         name);
+            return NULL;
+        }
+    }
+    if (timeout != Py_None) {
+        int negative = PyObject_RichCompareBool(timeout, s_zero, Py_LT);
+        if (negative < 0) {
+            return NULL;
+        }
+        if (negative) {
+            PyObject *shown = PyObject_Repr(timeout);
+            if (shown != NULL) {
+                PyErr_Format(PyExc_ValueError, "timeout must be None or a non-negative number of seconds, got %U",
+                             shown);
+                Py_DECREF(shown);
+            }
+            return NULL;
+        }
+    }
+    PyObject *take_args[2] = {block, timeout};
+    PyObject *item = PyObject_Vectorcall(self->take, take_args, 2, NULL);
+    if (item == NULL) {
+        if (PyErr_ExceptionMatches(self->empty)) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        return NULL;
+    }
+    if (item == self->closed) {  /* keep waking later readers */
+        PyObject *done = PyObject_CallOneArg(self->put_back, item);
+        Py_DECREF(item);
+        if (done == NULL) {
+            return NULL;
+        }
+        Py_DECREF(done);
+        Py_RETURN_NONE;
+    }
+    return item;
+}
+
+static int
+reader_init(ReaderObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"take", "put_back", "closed", "empty", NULL};
+    PyObject *take, *put_back, *closed, *empty;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO:QueueReader", kwlist, &take, &put_back, &closed, &empty)) {
+        return -1;
+    }
+    reader_clear(self);
+    self->vectorcall = reader_vectorcall;
+    self->take = Py_NewRef(take);
+    self->put_back = Py_NewRef(put_back);
+    self->closed = Py_NewRef(closed);
+    self->empty = Py_NewRef(empty);
+    return 0;
+}
+
+static PyTypeObject ReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ibkrws._speedups.QueueReader",
+    .tp_doc = "QueueReader(take, put_back, closed, empty): QueueAccessor.get(block=False, timeout=None) in C.",
+    .tp_basicsize = sizeof(ReaderObject),
+    .tp_vectorcall_offset = offsetof(ReaderObject, vectorcall),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)reader_init,
+    .tp_dealloc = (destructor)reader_dealloc,
+    .tp_traverse = (traverseproc)reader_traverse,
+    .tp_clear = (inquiry)reader_clear,
+    .tp_call = PyVectorcall_Call,
 };
 
 static PyMethodDef methods[] = {
@@ -544,14 +807,25 @@ PyInit__speedups(void)
     }
     s_duplicates_attr = PyUnicode_InternFromString("duplicates");
     s_one = PyLong_FromLong(1);
-    if (s_duplicates_attr == NULL || s_one == NULL || PyType_Ready(&SinkType) < 0) {
+    s_error = PyUnicode_InternFromString("error");
+    s_last_message_at = PyUnicode_InternFromString("last_message_at");
+    s_block = PyUnicode_InternFromString("block");
+    s_timeout = PyUnicode_InternFromString("timeout");
+    s_zero = PyLong_FromLong(0);
+    if (s_block == NULL || s_timeout == NULL || s_zero == NULL || PyType_Ready(&ReaderType) < 0) {
+        return NULL;
+    }
+    if (s_duplicates_attr == NULL || s_one == NULL || s_error == NULL || s_last_message_at == NULL
+        || PyType_Ready(&SinkType) < 0 || PyType_Ready(&FramePathType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "MarketDataSink", (PyObject *)&SinkType) < 0) {
+    if (PyModule_AddObjectRef(module, "MarketDataSink", (PyObject *)&SinkType) < 0
+        || PyModule_AddObjectRef(module, "FramePath", (PyObject *)&FramePathType) < 0
+        || PyModule_AddObjectRef(module, "QueueReader", (PyObject *)&ReaderType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

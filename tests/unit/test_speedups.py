@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ibkrws import speedups
 from ibkrws.client.market_sink import MarketDataSinkPy
+from ibkrws.engine.fast_path import HANDLED, frame_path_py, new_frame_path
 from ibkrws.protocol import market_data, market_rows
 from ibkrws.protocol.keys import IbkrWsKey
 from ibkrws.protocol.market_data import _NAMES, unwrap_row_py
-from ibkrws.queues import BoundedBuffer, QueueController
+from ibkrws.queues import BoundedBuffer, QueueAccessor, QueueController
 
 C = speedups.module
 needs_c = pytest.mark.skipif(C is None, reason="the C speedups are not built or IBKRWS_NO_EXTENSIONS is set")
@@ -34,6 +36,7 @@ def test_the_extension_is_in_use_unless_disabled():
     else:
         assert C is not None, "ibkrws._speedups was not built: is a C compiler installed?"
         assert market_data.unwrap_row is not unwrap_row_py and market_rows._merge is C.merge
+        assert type(new_frame_path({}, orjson.loads)) is C.FramePath
 
 
 @needs_c
@@ -137,3 +140,75 @@ def test_c_sink_rejects_wrong_arguments_clearly():
     sink = C.MarketDataSink(_NAMES, market, market_rows.MarketRow, 3, {}, IbkrWsKey.MARKET_DATA, True, print)
     with pytest.raises(TypeError, match="dict message"):
         sink([("conid", 1)])
+
+
+def _outcome(call, *args, **kwargs):
+    try:
+        return ("value", call(*args, **kwargs))
+    except TypeError:  # CPython's wording for bad arguments differs between C and Python callables
+        return ("TypeError",)
+    except ValueError as exc:
+        return ("ValueError", str(exc))
+
+
+def _reader_outcomes(use_c, calls):
+    queues = QueueController(max_queue_size=5)
+    accessor = queues.new_queue_accessor("k")
+    assert "get" in vars(accessor)  # the C reader is installed per instance
+
+    def get(*args, **kwargs):
+        return accessor.get(*args, **kwargs) if use_c else QueueAccessor.get(accessor, *args, **kwargs)
+
+    seen = []
+    for i, (args, kwargs) in enumerate(calls):
+        queues.put_to_queue("k", {"n": i})
+        seen.append(_outcome(get, *args, **kwargs))
+    seen.append([get() for _ in range(len(calls) + 1)])  # drain, then one more: None
+    accessor._buffer.close()
+    seen.append((get(True, 0.01), get(True, 0.01)))  # closed stays closed for every reader
+    return seen
+
+
+@needs_c
+def test_c_queue_reader_equals_python_get():
+    """Values, None when empty or closed, and the errors for bad arguments are the same both ways."""
+    calls = [((), {}), ((False,), {}), ((True, 0.01), {}), ((), {"block": True, "timeout": 0}),
+             ((), {"timeout": -1}), ((True, -0.5), {}), ((), {"timeout": "soon"}), ((), {"blocking": True}),
+             ((True,), {"block": True}), ((True, 1, 2), {})]
+    with_c, with_python = _reader_outcomes(True, calls), _reader_outcomes(False, calls)
+    assert with_c == with_python
+    assert ("ValueError", "timeout must be None or a non-negative number of seconds, got -1") in with_c
+    assert with_c[-1] == (None, None) and with_c[0] == ("value", {"n": 0})
+
+
+class _Sub:
+    __slots__ = ("last_message_at",)
+
+    def __init__(self):
+        self.last_message_at = None
+
+
+def _frame_outcomes(make):
+    sub, calls = _Sub(), []
+    fast = {"smd+1": (sub, calls.append)}
+    frame_path = make(fast)
+    payloads = [b'{"topic":"smd+1","conid":1,"31":"2"}', b'{"topic":"smd+1","error":"x"}', b'{"topic":"smd+2"}',
+                b'[1,2]', b'null', b'7', b'{"topic":5}', b'{"no":"topic"}', b'not json', '{"topic":"smd+1","s":1}']
+    seen = []
+    for now, payload in enumerate(payloads):
+        try:
+            result = frame_path(payload, float(now))
+            seen.append("handled" if result is HANDLED else ("message", result))
+        except orjson.JSONDecodeError:
+            seen.append("undecodable")
+        seen.append((list(calls), sub.last_message_at))
+    return seen
+
+
+@needs_c
+def test_c_frame_path_equals_python_frame_path():
+    """Only an active subscription's error-free data goes to its handler; everything else comes back decoded."""
+    with_c = _frame_outcomes(lambda fast: C.FramePath(fast, orjson.loads, HANDLED))
+    with_python = _frame_outcomes(lambda fast: frame_path_py(fast, orjson.loads, HANDLED))
+    assert with_c == with_python
+    assert with_c.count("handled") == 2 and "undecodable" in with_c

@@ -28,6 +28,7 @@ from ibkrws.engine.config import (
     HandlerFor,
 )
 from ibkrws.engine.connector import display_url, present
+from ibkrws.engine.fast_path import HANDLED, new_frame_path
 from ibkrws.engine.offloop import call_maybe_async
 from ibkrws.engine.recorder import FrameRecorder, redact
 from ibkrws.protocol.events import EventKind, Gap, WsEvent
@@ -59,7 +60,7 @@ class ConnectionEngine:
         self.upkeep = Upkeep(self)
         self.recorder: FrameRecorder | None = None
         self.table = SubscriptionTable(config.subscription_retries, config.subscription_timeout)
-        self._fast = self.table.fast  # cleared in place, never replaced: the receive path's one lookup
+        self._frame_path = new_frame_path(self.table.fast, _loads)  # `fast` is cleared in place, never replaced
         self.liveness = Liveness(config.max_ping_interval)
         self.stats = EngineStats()
         self.state = ConnectionState.STOPPED
@@ -390,6 +391,7 @@ class ConnectionEngine:
         clock = time.monotonic  # the engine's one clock (loop.time() would wrap it in a Python call)
         text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
         log_raw = self.config.log_raw_messages
+        stats, frame_path = self.stats, self._frame_path
         while True:
             msg = await ws.receive()
             kind = msg.type
@@ -398,7 +400,16 @@ class ConnectionEngine:
                     _LOGGER.debug("%s: Raw message: %s", self.name, redact(str(msg.data)))
                 if self.recorder is not None:
                     self.recorder.incoming(msg.data)
-                self._on_frame(msg.data, clock())
+                stats.frames += 1
+                now = clock()
+                try:
+                    message = frame_path(msg.data, now)  # decoded and delivered, for active subscriptions' data
+                except JSONDecodeError:
+                    message = self._decode_slow(msg.data)
+                    if message is None:
+                        continue
+                if message is not HANDLED:
+                    self._on_message(message, now)
             elif kind is aiohttp.WSMsgType.PING:
                 await ws.pong(msg.data)
             elif kind is aiohttp.WSMsgType.PONG:
@@ -411,27 +422,15 @@ class ConnectionEngine:
                     self._server_close_code = msg.data
                 return
 
-    def _on_frame(self, payload: bytes | str, now: float) -> None:
-        """One frame: decode once, route once (cached per topic), hand off once."""
+    def _on_message(self, message: Any, now: float) -> None:
+        """A decoded frame that is not an active subscription's data (`FramePath` handles those)."""
         stats = self.stats
-        stats.frames += 1
-        try:
-            message = _loads(payload)
-        except JSONDecodeError:
-            message = self._decode_slow(payload)
-            if message is None:
-                return
         if type(message) is not dict:
             stats.invalid_json += 1
             self._log_limited("invalid", logging.WARNING, "skipped a frame that is not a JSON object (%d so far)",
                               stats.invalid_json)
             return
         topic = message.get("topic")
-        fast = self._fast.get(topic) if type(topic) is str else None
-        if fast is not None and "error" not in message:  # an active subscription's data: the common case
-            fast[0].last_message_at = now
-            fast[1](message)
-            return
         kind, key, channel = route(message)
         if kind is not Kind.DATA:
             self._on_other(kind, key, channel, message, now)

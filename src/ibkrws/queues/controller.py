@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from ibkrws import speedups
 from ibkrws.queues.buffer import CLOSED, BoundedBuffer
 
 T = TypeVar("T")
@@ -33,9 +34,14 @@ class QueueAccessor(Generic[T]):
         self._buffer = buffer
         self._key = key
         self._take = buffer.fifo.get
+        if speedups.module is not None:
+            # The same contract as `get` below, in C: every consumed message passes through it.
+            self.__dict__["get"] = speedups.module.QueueReader(buffer.fifo.get, buffer.fifo.put, CLOSED, queue.Empty)
 
     def get(self, block: bool = False, timeout: float | None = None) -> Any:
-        """The next message, or None when there is none (at once, or within `timeout` when blocking)."""
+        """The next message, or None when there is none (at once, or within `timeout` when blocking).
+
+        Replaced per instance by the C `QueueReader` when the optional speedups are built."""
         if timeout is not None and timeout < 0:
             raise ValueError(f"timeout must be None or a non-negative number of seconds, got {timeout!r}")
         try:
