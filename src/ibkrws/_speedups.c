@@ -9,7 +9,7 @@
 #include <structmember.h>
 
 static PyObject *s_conid, *s_updated, *s_topic;
-static PyObject *s_values_attr, *s_updates_attr, *s_history_attr, *s_fold_attr;
+static PyObject *s_fold_attr;
 
 /* What the key at each position of the previous message was named. orjson hands out the same key
  * objects for the same key text, so consecutive messages of one shape skip every lookup in
@@ -140,17 +140,194 @@ items_within(PyObject *named, PyObject *values)
     return 1;
 }
 
-/* values.update(named); shapes[tuple(named)] = (number, updated); -> len(shapes), or -1 on error */
-static Py_ssize_t
-stamp(PyObject *values, PyObject *shapes, PyObject *named, PyObject *number, PyObject *updated)
+/* ------------------------------------------------------------------ MarketRow
+ * One conid's merged fields (market_rows.py `MarketRowPy` is the twin; Python methods are added
+ * by a subclass there). The latest message's key set and stamp wait in `cur_*` and go into the
+ * key-set dict only when a message with another key set arrives, so a stream of one shape costs
+ * no tuple, hash or dict store per message. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *values;       /* dict: field -> latest value */
+    PyObject *history;      /* (times, shapes): folded per-field times, key set -> (number, updated) */
+    PyObject *cur_shape;    /* tuple of the latest message's keys, or NULL */
+    PyObject *cur_updated;  /* its `_updated` */
+    Py_ssize_t cur_number, updates;
+} RowObject;
+
+static PyTypeObject RowType;
+
+static int
+row_traverse(RowObject *self, visitproc visit, void *arg)
 {
-    if (PyDict_Update(values, named) < 0) {
+    Py_VISIT(self->values);
+    Py_VISIT(self->history);
+    Py_VISIT(self->cur_shape);
+    Py_VISIT(self->cur_updated);
+    return 0;
+}
+
+static int
+row_clear(RowObject *self)
+{
+    Py_CLEAR(self->values);
+    Py_CLEAR(self->history);
+    Py_CLEAR(self->cur_shape);
+    Py_CLEAR(self->cur_updated);
+    return 0;
+}
+
+static void
+row_dealloc(RowObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    row_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+row_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    RowObject *self = (RowObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    PyObject *times = PyDict_New(), *shapes = PyDict_New();
+    self->values = PyDict_New();
+    self->history = (times && shapes) ? PyTuple_Pack(2, times, shapes) : NULL;
+    Py_XDECREF(times);
+    Py_XDECREF(shapes);
+    if (self->values == NULL || self->history == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+check_history(PyObject *history)
+{
+    if (!PyTuple_CheckExact(history) || PyTuple_GET_SIZE(history) != 2 || !PyDict_CheckExact(PyTuple_GET_ITEM(history, 0))
+        || !PyDict_CheckExact(PyTuple_GET_ITEM(history, 1))) {
+        PyErr_SetString(PyExc_TypeError, "history must be a (times, shapes) tuple of dicts");
         return -1;
     }
+    return 0;
+}
+
+static int
+row_set_history(RowObject *self, PyObject *value, void *closure)
+{
+    if (value == NULL || check_history(value) < 0) {
+        if (value == NULL) {
+            PyErr_SetString(PyExc_TypeError, "history cannot be deleted");
+        }
+        return -1;
+    }
+    Py_INCREF(value);
+    Py_SETREF(self->history, value);
+    return 0;
+}
+
+static PyObject *
+row_get_history(RowObject *self, void *closure)
+{
+    return Py_NewRef(self->history);
+}
+
+/* stamps() -> (times, [(shape, (number, updated)), ...]): a consistent copy of every stamp */
+static PyObject *
+row_stamps(RowObject *self, PyObject *unused)
+{
+    PyObject *times = PyTuple_GET_ITEM(self->history, 0), *shapes = PyTuple_GET_ITEM(self->history, 1);
+    PyObject *items = PyDict_Items(shapes);
+    if (items == NULL) {
+        return NULL;
+    }
+    if (self->cur_shape != NULL) {
+        PyObject *number = PyLong_FromSsize_t(self->cur_number);
+        PyObject *stamp = number ? PyTuple_Pack(2, number, self->cur_updated) : NULL;
+        PyObject *item = stamp ? PyTuple_Pack(2, self->cur_shape, stamp) : NULL;
+        Py_XDECREF(number);
+        Py_XDECREF(stamp);
+        if (item == NULL || PyList_Append(items, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(items);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    PyObject *times_copy = PyDict_Copy(times);
+    if (times_copy == NULL) {
+        Py_DECREF(items);
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(2, times_copy, items);
+    Py_DECREF(times_copy);
+    Py_DECREF(items);
+    return result;
+}
+
+static PyMemberDef row_members[] = {
+    {"values", T_OBJECT_EX, offsetof(RowObject, values), READONLY, "field -> latest value"},
+    {"updates", T_PYSSIZET, offsetof(RowObject, updates), READONLY, "messages merged"},
+    {NULL},
+};
+
+static PyGetSetDef row_getset[] = {
+    {"history", (getter)row_get_history, (setter)row_set_history,
+     "(times, shapes): folded per-field times, and key set -> (update number, _updated) since", NULL},
+    {NULL},
+};
+
+static PyMethodDef row_methods[] = {
+    {"stamps", (PyCFunction)row_stamps, METH_NOARGS,
+     "stamps() -> (times, [(key set, (update number, _updated)), ...]), copied in one step."},
+    {NULL},
+};
+
+static PyTypeObject RowType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ibkrws._speedups.MarketRow",
+    .tp_doc = "One conid's merged market data (market_rows.MarketRowPy in C; subclassed in market_rows.py).",
+    .tp_basicsize = sizeof(RowObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    .tp_new = row_new,
+    .tp_dealloc = (destructor)row_dealloc,
+    .tp_traverse = (traverseproc)row_traverse,
+    .tp_clear = (inquiry)row_clear,
+    .tp_members = row_members,
+    .tp_getset = row_getset,
+    .tp_methods = row_methods,
+};
+
+/* Whether the keys of `named` are, in order, the very objects of `shape`. */
+static int
+same_keys(PyObject *named, PyObject *shape)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(shape);
+    if (PyDict_GET_SIZE(named) != n) {
+        return 0;
+    }
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(named, &pos, &key, &value)) {
+        if (i >= n || PyTuple_GET_ITEM(shape, i) != key) {
+            return 0;
+        }
+        i++;
+    }
+    return i == n;
+}
+
+/* tuple(named) */
+static PyObject *
+keys_of(PyObject *named)
+{
     Py_ssize_t n = PyDict_GET_SIZE(named), pos = 0, i = 0;
     PyObject *shape = PyTuple_New(n);
     if (shape == NULL) {
-        return -1;
+        return NULL;
     }
     PyObject *key, *value;
     while (i < n && PyDict_Next(named, &pos, &key, &value)) {
@@ -158,24 +335,65 @@ stamp(PyObject *values, PyObject *shapes, PyObject *named, PyObject *number, PyO
         PyTuple_SET_ITEM(shape, i, key);
         i++;
     }
-    PyObject *stamp_value = i == n ? PyTuple_Pack(2, number, updated) : NULL;
-    if (stamp_value == NULL) {
-        if (i != n) {
-            PyErr_SetString(PyExc_RuntimeError, "named changed size while it was merged");
-        }
+    if (i != n) {
         Py_DECREF(shape);
-        return -1;
+        PyErr_SetString(PyExc_RuntimeError, "named changed size while it was merged");
+        return NULL;
     }
-    int failed = PyDict_SetItem(shapes, shape, stamp_value) < 0;
-    Py_DECREF(shape);
-    Py_DECREF(stamp_value);
-    return failed ? -1 : PyDict_GET_SIZE(shapes);
+    return shape;
 }
 
-/* The body of merge() once `row` is known (a new reference the caller releases). */
-static PyObject *
-merge_row(PyObject *row, int is_new, PyObject *named, Py_ssize_t max_shapes)
+/* Stamp the row with `named`'s key set: the same as the pending one replaces its stamp; another
+ * one commits the pending stamp to the key-set dict (folding it when it grows past max_shapes). */
+static int
+stamp_row(RowObject *row, PyObject *named, Py_ssize_t number, PyObject *updated, Py_ssize_t max_shapes)
 {
+    if (row->cur_shape != NULL && same_keys(named, row->cur_shape)) {
+        row->cur_number = number;
+        Py_INCREF(updated);
+        Py_SETREF(row->cur_updated, updated);
+        return 0;
+    }
+    PyObject *shape = keys_of(named);
+    if (shape == NULL) {
+        return -1;
+    }
+    if (row->cur_shape != NULL) {
+        PyObject *number_obj = PyLong_FromSsize_t(row->cur_number);
+        PyObject *stamp = number_obj ? PyTuple_Pack(2, number_obj, row->cur_updated) : NULL;
+        Py_XDECREF(number_obj);
+        PyObject *shapes = PyTuple_GET_ITEM(row->history, 1);
+        if (stamp == NULL || PyDict_SetItem(shapes, row->cur_shape, stamp) < 0) {
+            Py_XDECREF(stamp);
+            Py_DECREF(shape);
+            return -1;
+        }
+        Py_DECREF(stamp);
+        if (PyDict_GET_SIZE(shapes) > max_shapes) {
+            PyObject *folded = PyObject_CallMethodNoArgs((PyObject *)row, s_fold_attr);
+            if (folded == NULL) {
+                Py_DECREF(shape);
+                return -1;
+            }
+            Py_DECREF(folded);
+        }
+    }
+    Py_XSETREF(row->cur_shape, shape);
+    row->cur_number = number;
+    Py_INCREF(updated);
+    Py_XSETREF(row->cur_updated, updated);
+    return 0;
+}
+
+/* The body of merge() once `row` is known: True merged, False a repeated first message. */
+static PyObject *
+merge_row(PyObject *row_obj, int is_new, PyObject *named, Py_ssize_t max_shapes)
+{
+    if (!PyObject_TypeCheck(row_obj, &RowType)) {
+        PyErr_SetString(PyExc_TypeError, "merge needs rows made by ibkrws._speedups.MarketRow (or a subclass)");
+        return NULL;
+    }
+    RowObject *row = (RowObject *)row_obj;
     PyObject *updated = PyDict_GetItemWithError(named, s_updated);
     if (updated == NULL && PyErr_Occurred()) {
         return NULL;
@@ -183,73 +401,31 @@ merge_row(PyObject *row, int is_new, PyObject *named, Py_ssize_t max_shapes)
     if (updated == NULL) {
         updated = Py_None;
     }
-    PyObject *values = NULL, *history = NULL, *number = NULL, *result = NULL;
-    PyObject *updates_obj = PyObject_GetAttr(row, s_updates_attr);
-    if (updates_obj == NULL) {
-        return NULL;
-    }
-    Py_ssize_t updates = PyLong_AsSsize_t(updates_obj);
-    Py_DECREF(updates_obj);
-    if (updates == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    values = PyObject_GetAttr(row, s_values_attr);
-    if (values == NULL) {
-        goto done;
-    }
-    if (!PyDict_CheckExact(values)) {
-        PyErr_SetString(PyExc_TypeError, "row.values must be a dict");
-        goto done;
-    }
-    if (!is_new && updates < 2) {  /* IBKR repeats the first message of a stream */
-        PyObject *had = PyDict_GetItemWithError(values, s_updated);
+    if (!is_new && row->updates < 2) {  /* IBKR repeats the first message of a stream */
+        PyObject *had = PyDict_GetItemWithError(row->values, s_updated);
         if (had == NULL && PyErr_Occurred()) {
-            goto done;
+            return NULL;
         }
         int same = PyObject_RichCompareBool(had ? had : Py_None, updated, Py_EQ);
+        if (same > 0) {
+            same = items_within(named, row->values);
+        }
         if (same < 0) {
-            goto done;
+            return NULL;
         }
         if (same) {
-            same = items_within(named, values);
-            if (same < 0) {
-                goto done;
-            }
-            if (same) {
-                result = Py_NewRef(Py_False);
-                goto done;
-            }
+            Py_RETURN_FALSE;
         }
     }
-    number = PyLong_FromSsize_t(updates + 1);
-    if (number == NULL || PyObject_SetAttr(row, s_updates_attr, number) < 0) {
-        goto done;
+    Py_ssize_t number = row->updates + 1;
+    row->updates = number;
+    Py_INCREF(updated);  /* `named` may be changed by a fold's Python code */
+    int failed = PyDict_Update(row->values, named) < 0 || stamp_row(row, named, number, updated, max_shapes) < 0;
+    Py_DECREF(updated);
+    if (failed) {
+        return NULL;
     }
-    history = PyObject_GetAttr(row, s_history_attr);
-    if (history == NULL) {
-        goto done;
-    }
-    if (!PyTuple_CheckExact(history) || PyTuple_GET_SIZE(history) != 2 || !PyDict_CheckExact(PyTuple_GET_ITEM(history, 1))) {
-        PyErr_SetString(PyExc_TypeError, "row.history must be a (times, shapes) tuple of dicts");
-        goto done;
-    }
-    Py_ssize_t count = stamp(values, PyTuple_GET_ITEM(history, 1), named, number, updated);
-    if (count < 0) {
-        goto done;
-    }
-    if (count > max_shapes) {
-        PyObject *folded = PyObject_CallMethodNoArgs(row, s_fold_attr);
-        if (folded == NULL) {
-            goto done;
-        }
-        Py_DECREF(folded);
-    }
-    result = Py_NewRef(Py_True);
-done:
-    Py_XDECREF(values);
-    Py_XDECREF(history);
-    Py_XDECREF(number);
-    return result;
+    Py_RETURN_TRUE;
 }
 
 /* merge(rows, conid, named, make_row, max_shapes) -> bool: market_rows.merge_py in C */
@@ -797,12 +973,8 @@ PyInit__speedups(void)
     s_conid = PyUnicode_InternFromString("conid");
     s_updated = PyUnicode_InternFromString("_updated");
     s_topic = PyUnicode_InternFromString("topic");
-    s_values_attr = PyUnicode_InternFromString("values");
-    s_updates_attr = PyUnicode_InternFromString("updates");
-    s_history_attr = PyUnicode_InternFromString("history");
     s_fold_attr = PyUnicode_InternFromString("fold");
-    if (s_conid == NULL || s_updated == NULL || s_topic == NULL || s_values_attr == NULL || s_updates_attr == NULL
-        || s_history_attr == NULL || s_fold_attr == NULL) {
+    if (s_conid == NULL || s_updated == NULL || s_topic == NULL || s_fold_attr == NULL) {
         return NULL;
     }
     s_duplicates_attr = PyUnicode_InternFromString("duplicates");
@@ -816,7 +988,7 @@ PyInit__speedups(void)
         return NULL;
     }
     if (s_duplicates_attr == NULL || s_one == NULL || s_error == NULL || s_last_message_at == NULL
-        || PyType_Ready(&SinkType) < 0 || PyType_Ready(&FramePathType) < 0) {
+        || PyType_Ready(&SinkType) < 0 || PyType_Ready(&FramePathType) < 0 || PyType_Ready(&RowType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
@@ -825,7 +997,8 @@ PyInit__speedups(void)
     }
     if (PyModule_AddObjectRef(module, "MarketDataSink", (PyObject *)&SinkType) < 0
         || PyModule_AddObjectRef(module, "FramePath", (PyObject *)&FramePathType) < 0
-        || PyModule_AddObjectRef(module, "QueueReader", (PyObject *)&ReaderType) < 0) {
+        || PyModule_AddObjectRef(module, "QueueReader", (PyObject *)&ReaderType) < 0
+        || PyModule_AddObjectRef(module, "MarketRow", (PyObject *)&RowType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -46,23 +46,40 @@ def test_c_unwrap_equals_python_unwrap(message, conid):
     assert c_row == py_row and list(c_row) == list(py_row)  # same keys in the same order
 
 
+shared_keys = st.sampled_from([("conid", "31"), ("conid", "31", "84"), ("conid", "84"), ("conid", "7059", "31")])
+
+
 @needs_c
-@given(st.lists(st.tuples(st.sampled_from([1, 2]), messages, st.sampled_from([5, 6, None])), min_size=1, max_size=30),
+@given(st.lists(st.tuples(st.sampled_from([1, 2]), st.one_of(shared_keys.map(lambda keys: dict.fromkeys(keys, "v")),
+                                                              messages),
+                          st.sampled_from([5, 6, None])), min_size=1, max_size=40),
        st.integers(min_value=1, max_value=4))
 def test_c_merge_equals_python_merge(updates, max_shapes):
-    """Same rows, stamps, update counts and duplicate verdicts, including repeated first messages and folds."""
+    """Same rows, update counts, field times and duplicate verdicts, with repeated first messages, runs of one
+    key set (the pending-stamp path) and folds."""
     c_rows: dict = {}
     py_rows: dict = {}
     for conid, named, updated in updates:
         named = {**named, "_updated": updated}
         c_result = C.merge(c_rows, conid, dict(named), market_rows.MarketRow, max_shapes)
-        py_result = market_rows.merge_py(py_rows, conid, dict(named), market_rows.MarketRow, max_shapes)
+        py_result = market_rows.merge_py(py_rows, conid, dict(named), market_rows.MarketRowPy, max_shapes)
         assert c_result is py_result
+        c_row, py_row = c_rows[conid], py_rows[conid]
+        assert (c_row.values, c_row.updates, c_row.field_times()) == (py_row.values, py_row.updates,
+                                                                       py_row.field_times())
+        assert len(c_row.history[1]) <= max_shapes and len(py_row.history[1]) <= max_shapes
     assert c_rows.keys() == py_rows.keys()
-    for conid, c_row in c_rows.items():
-        py_row = py_rows[conid]
-        assert (c_row.values, c_row.updates, c_row.history) == (py_row.values, py_row.updates, py_row.history)
-        assert c_row.field_times() == py_row.field_times()
+
+
+@needs_c
+def test_c_row_keeps_its_history_well_formed():
+    row = market_rows.MarketRow()
+    with pytest.raises(TypeError, match="history must be"):
+        row.history = ({}, [])
+    with pytest.raises(AttributeError):
+        row.values = {}
+    with pytest.raises(TypeError, match="rows made by"):
+        C.merge({1: market_rows.MarketRowPy()}, 1, {"_updated": 1}, market_rows.MarketRowPy, 4)
 
 
 @needs_c
@@ -102,8 +119,8 @@ def _run_sink(sink_class, messages, unwrap, small):
     big = BoundedBuffer(10_000)
     queues.attach(IbkrWsKey.MARKET_DATA, big)
     tiny = queues.new_queue_accessor(IbkrWsKey.MARKET_DATA)  # bounded at `small`: overflows
-    sink = sink_class(_NAMES, market, market_rows.MarketRow, 3, queues.fanouts, IbkrWsKey.MARKET_DATA, unwrap,
-                      queues.put_full)
+    make_row = market_rows.MarketRowPy if sink_class is MarketDataSinkPy else market_rows.MarketRow
+    sink = sink_class(_NAMES, market, make_row, 3, queues.fanouts, IbkrWsKey.MARKET_DATA, unwrap, queues.put_full)
     for message in messages:
         sink(dict(message))
     delivered = []
