@@ -396,16 +396,17 @@ class ConnectionEngine:
             msg = await ws.receive()
             kind = msg.type
             if kind is binary or kind is text:
+                data = msg.data
                 if log_raw:
-                    _LOGGER.debug("%s: Raw message: %s", self.name, redact(str(msg.data)))
+                    _LOGGER.debug("%s: Raw message: %s", self.name, redact(str(data)))
                 if self.recorder is not None:
-                    self.recorder.incoming(msg.data)
+                    self.recorder.incoming(data)
                 stats.frames += 1
                 now = clock()
                 try:
-                    message = frame_path(msg.data, now)  # decoded and delivered, for active subscriptions' data
+                    message = frame_path(data, now)  # decoded and delivered, for active subscriptions' data
                 except JSONDecodeError:
-                    message = self._decode_slow(msg.data)
+                    message = self._decode_slow(data)
                     if message is None:
                         continue
                 if message is not HANDLED:
