@@ -2,7 +2,7 @@
 
 The ratio (ibkrws burst msg/s ÷ the aiohttp+orjson floor's, measured pair by pair in the same
 run) is what `make bench` recorded in results.json. Comparing ratios rather than absolute rates
-keeps the check meaningful on a different or busy machine. Takes about half a minute: three
+keeps the check meaningful on a different or busy machine. Takes about half a minute: five
 interleaved pairs of 100k-message bursts, median of the pair ratios. Prints one line.
 """
 
@@ -16,7 +16,7 @@ import harness
 from harness import Client, Scenario, Workspace
 from run import RESULTS_JSON
 
-PAIRS = 3
+PAIRS = 5
 
 
 def main() -> int:

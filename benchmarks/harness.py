@@ -32,6 +32,7 @@ class Scenario:
     subs: int = 1
     tls: bool = False
     max_seconds: float = 30.0  # bound on the runner's measurement
+    repeats: int = 0  # repeats of this scenario; 0: the run's --repeats
 
     def server_args(self, drop_file: str) -> list[str]:
         args = ["--mode", self.mode, "--subs", str(self.subs), "--max-seconds", str(self.max_seconds + 30)]
