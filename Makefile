@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench bench-check clean
 
-$(STAMP): pyproject.toml setup.py src/ibkrws/_speedups.c
+$(STAMP): pyproject.toml setup.py $(wildcard csrc/speedups/*.c csrc/speedups/*.h)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
