@@ -65,9 +65,12 @@ def test_make_demo_without_a_terminal_shows_market_data_orders_and_a_recovered_d
 
 
 def test_plain_demo_until_interrupted_ends_with_a_summary_on_sigint() -> None:
+    # A shell's background job (how CI may run this suite) ignores SIGINT, and children inherit that; the
+    # demo keeps an inherited SIG_IGN as Unix programs do, so the child starts with the default disposition.
     proc = subprocess.Popen([sys.executable, "-m", "ibkrws", "demo", "--plain", "--duration", "0", "--no-drop"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 20
