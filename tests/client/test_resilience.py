@@ -201,6 +201,22 @@ def test_malformed_json_and_invalid_utf8_are_survived(sim, make_client):
     assert "\u2122" in str(order)
 
 
+def test_a_message_that_cannot_be_delivered_is_counted_and_skipped_without_a_reconnect(sim, make_client):
+    """Valid JSON on an active subscription's topic that delivery cannot handle (an unhashable conid) is
+    counted and skipped; the connection and the stream go on."""
+    client = make_client(start=True)
+    accessor = client.new_queue_accessor(IbkrWsKey.MARKET_DATA)
+    assert client.subscribe("md+265598", {"fields": ["31", "84"]})
+    assert accessor.get(block=True, timeout=5) is not None
+    sim.faults.send_raw(b'{"topic":"smd+265598","conid":[1],"31":"1.00"}')  # the fast path (active topic)
+    sim.faults.send_raw(b'{"topic":"smd+8314","conid":{"a":1},"31":"1.00"}')  # the slow path (no subscription)
+    wait_for(lambda: client.stats.undeliverable == 2, what="both bad messages counted")
+    while accessor.get() is not None:  # what arrived before
+        pass
+    assert accessor.get(block=True, timeout=5) is not None  # the stream goes on
+    assert client.stats.connects == 1 and client.connected
+
+
 def test_shutdown_during_hung_connect_is_bounded(sim, make_client):
     sim.faults.ws_upgrade = "hang"
     client = make_client(timeout=1)

@@ -66,6 +66,8 @@ class EngineStats:
 
     frames: int = 0
     invalid_json: int = 0
+    undeliverable: int = 0
+    """Decoded messages whose delivery raised (e.g. an unhashable conid): counted, logged, skipped."""
     repaired_utf8: int = 0
     unknown: int = 0
     errors: int = 0

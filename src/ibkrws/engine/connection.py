@@ -405,12 +405,14 @@ class ConnectionEngine:
                 now = clock()
                 try:
                     message = frame_path(data, now)  # decoded and delivered, for active subscriptions' data
+                    if message is not HANDLED:
+                        self._on_message(message, now)
                 except JSONDecodeError:
                     message = self._decode_slow(data)
-                    if message is None:
-                        continue
-                if message is not HANDLED:
-                    self._on_message(message, now)
+                    if message is not None:
+                        self._on_message_guarded(message, now, data)
+                except Exception as exc:  # noqa: BLE001 - one bad message must not cost the connection
+                    self._on_undeliverable(exc, data)
             elif kind is aiohttp.WSMsgType.PING:
                 await ws.pong(msg.data)
             elif kind is aiohttp.WSMsgType.PONG:
@@ -422,6 +424,18 @@ class ConnectionEngine:
                 if kind is aiohttp.WSMsgType.CLOSE:
                     self._server_close_code = msg.data
                 return
+
+    def _on_message_guarded(self, message: Any, now: float, data: bytes | str) -> None:
+        try:
+            self._on_message(message, now)
+        except Exception as exc:  # noqa: BLE001 - one bad message must not cost the connection
+            self._on_undeliverable(exc, data)
+
+    def _on_undeliverable(self, exc: Exception, data: bytes | str) -> None:
+        """A decoded message whose handling raised: counted, logged (rate-limited), skipped."""
+        self.stats.undeliverable += 1
+        self._log_limited("undeliverable", logging.ERROR, "skipped a message that could not be delivered (%d so far): "
+                          "%r in %s", self.stats.undeliverable, exc, redact(str(data))[:300])
 
     def _on_message(self, message: Any, now: float) -> None:
         """A decoded frame that is not an active subscription's data (`FramePath` handles those)."""

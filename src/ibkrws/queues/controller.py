@@ -118,7 +118,7 @@ class QueueController(Generic[T]):
         return accessor
 
     def attach(self, key: T, buffer: Any) -> None:
-        """Add a consumer buffer (anything with put/maxsize/dropped/wake_all) to `key`'s fan-out."""
+        """Add a consumer buffer (anything with put/fast_put/maxsize/dropped/wake_all) to `key`'s fan-out."""
         with self._lock:
             self._set_buffers(key, self._buffers.get(key, ()) + (buffer,))
 
