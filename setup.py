@@ -12,7 +12,7 @@ from setuptools import Extension, setup
 
 SOURCES = Path("csrc/speedups")
 extensions = []
-if not os.environ.get("IBKRWS_NO_EXTENSIONS"):
+if os.environ.get("IBKRWS_NO_EXTENSIONS", "") in ("", "0"):  # as ibkrws.speedups reads it at run time
     extensions.append(Extension(
         "ibkrws._speedups",
         sources=sorted(str(p) for p in SOURCES.glob("*.c")),
