@@ -123,9 +123,12 @@ row_get_history(RowObject *self, void *closure)
 static PyObject *
 row_stamps(RowObject *self, PyObject *unused)
 {
-    PyObject *times = PyTuple_GET_ITEM(self->history, 0), *shapes = PyTuple_GET_ITEM(self->history, 1);
-    PyObject *items = PyDict_Items(shapes);
-    if (items == NULL) {
+    PyObject *history = Py_NewRef(self->history);  /* a fold (Python code) may swap it meanwhile */
+    PyObject *items = PyDict_Items(PyTuple_GET_ITEM(history, 1));
+    PyObject *times_copy = items ? PyDict_Copy(PyTuple_GET_ITEM(history, 0)) : NULL;
+    Py_DECREF(history);
+    if (times_copy == NULL) {
+        Py_XDECREF(items);
         return NULL;
     }
     if (self->cur_shape != NULL) {
@@ -137,14 +140,10 @@ row_stamps(RowObject *self, PyObject *unused)
         if (item == NULL || PyList_Append(items, item) < 0) {
             Py_XDECREF(item);
             Py_DECREF(items);
+            Py_DECREF(times_copy);
             return NULL;
         }
         Py_DECREF(item);
-    }
-    PyObject *times_copy = PyDict_Copy(times);
-    if (times_copy == NULL) {
-        Py_DECREF(items);
-        return NULL;
     }
     PyObject *result = PyTuple_Pack(2, times_copy, items);
     Py_DECREF(times_copy);
@@ -246,14 +245,17 @@ stamp_row(RowObject *row, PyObject *named, Py_ssize_t number, PyObject *updated,
         PyObject *number_obj = PyLong_FromSsize_t(row->cur_number);
         PyObject *stamp = number_obj ? PyTuple_Pack(2, number_obj, row->cur_updated) : NULL;
         Py_XDECREF(number_obj);
-        PyObject *shapes = PyTuple_GET_ITEM(row->history, 1);
-        if (stamp == NULL || PyDict_SetItem(shapes, row->cur_shape, stamp) < 0) {
-            Py_XDECREF(stamp);
+        PyObject *history = Py_NewRef(row->history);  /* held while its key-set dict is used */
+        PyObject *shapes = PyTuple_GET_ITEM(history, 1);
+        int failed = stamp == NULL || PyDict_SetItem(shapes, row->cur_shape, stamp) < 0;
+        Py_ssize_t count = PyDict_GET_SIZE(shapes);
+        Py_DECREF(history);
+        Py_XDECREF(stamp);
+        if (failed) {
             Py_DECREF(shape);
             return -1;
         }
-        Py_DECREF(stamp);
-        if (PyDict_GET_SIZE(shapes) > max_shapes) {
+        if (count > max_shapes) {
             PyObject *folded = PyObject_CallMethodNoArgs((PyObject *)row, S.fold_attr);
             if (folded == NULL) {
                 Py_DECREF(shape);
