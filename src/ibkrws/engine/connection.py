@@ -405,14 +405,18 @@ class ConnectionEngine:
                 now = clock()
                 try:
                     message = frame_path(data, now)  # decoded and delivered, for active subscriptions' data
-                    if message is not HANDLED:
-                        self._on_message(message, now)
                 except JSONDecodeError:
                     message = self._decode_slow(data)
-                    if message is not None:
-                        self._on_message_guarded(message, now, data)
+                    if message is None:
+                        continue
                 except Exception as exc:  # noqa: BLE001 - one bad message must not cost the connection
                     self._on_undeliverable(exc, data)
+                    continue
+                if message is not HANDLED:
+                    try:
+                        self._on_message(message, now)
+                    except Exception as exc:  # noqa: BLE001 - as above, on the slow path
+                        self._on_undeliverable(exc, data)
             elif kind is aiohttp.WSMsgType.PING:
                 await ws.pong(msg.data)
             elif kind is aiohttp.WSMsgType.PONG:
@@ -424,12 +428,6 @@ class ConnectionEngine:
                 if kind is aiohttp.WSMsgType.CLOSE:
                     self._server_close_code = msg.data
                 return
-
-    def _on_message_guarded(self, message: Any, now: float, data: bytes | str) -> None:
-        try:
-            self._on_message(message, now)
-        except Exception as exc:  # noqa: BLE001 - one bad message must not cost the connection
-            self._on_undeliverable(exc, data)
 
     def _on_undeliverable(self, exc: Exception, data: bytes | str) -> None:
         """A decoded message whose handling raised: counted, logged (rate-limited), skipped."""

@@ -1,7 +1,8 @@
 """Unwrapping `smd` messages into named fields, as IBind users read them.
 
-`unwrap_row` runs for every market-data message. It is the C version from `_speedups` when that
-optional extension was built (see setup.py), else `unwrap_row_py`; both give equal results.
+`unwrap_row` is the C version from `_speedups` when that optional extension was built (see
+setup.py), else `unwrap_row_py`; both give equal results. On the receive path the whole
+market-data step, unwrapping included, is `client/market_sink.py`'s sink.
 """
 
 from __future__ import annotations
