@@ -3,6 +3,7 @@
  *
  * Each piece does exactly what its pure-Python twin does; tests/unit/test_speedups.py runs both on
  * the same inputs. The package works without this module (IBKRWS_NO_EXTENSIONS=1 to check):
+ *   flat_json.c     decode_flat         orjson.loads, for flat ASCII objects (FramePath's decoder)
  *   unwrap.c        unwrap_row          protocol/market_data.py  unwrap_row_py
  *   rows.c          MarketRow, merge    protocol/market_rows.py  MarketRowPy, merge_py
  *   sink.c          MarketDataSink      client/market_sink.py    MarketDataSinkPy
@@ -17,6 +18,8 @@ IbkrwsStrings S;
 static PyMethodDef methods[] = {
     {"unwrap_row", (PyCFunction)(void (*)(void))ibkrws_unwrap_row, METH_FASTCALL,
      "unwrap_row(names, message, conid) -> dict: the named fields of one smd message."},
+    {"decode_flat", (PyCFunction)ibkrws_decode_flat, METH_O,
+     "decode_flat(payload: bytes) -> dict | None: a flat JSON object as orjson.loads decodes it, None when declined."},
     {"merge", (PyCFunction)(void (*)(void))ibkrws_merge, METH_FASTCALL,
      "merge(rows, conid, named, make_row, max_shapes) -> bool: market_rows.merge_py in C."},
     {NULL, NULL, 0, NULL},

@@ -127,33 +127,14 @@ fan_out(SinkObject *self, PyObject *item)
     return status;
 }
 
+/* Merge `named` (a new reference, NULL on failure: then only released) into the live state and
+ * fan out {conid: named}, or {conid: raw} when the sink does not unwrap. */
 static PyObject *
-sink_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+deliver(SinkObject *self, PyObject *conid, PyObject *named, PyObject *raw)
 {
-    SinkObject *self = (SinkObject *)callable;
-    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "MarketDataSink takes one positional argument, the message");
-        return NULL;
-    }
-    PyObject *message = args[0];
-    if (!PyDict_CheckExact(message)) {
-        PyErr_SetString(PyExc_TypeError, "MarketDataSink expects a dict message");
-        return NULL;
-    }
-    self->count++;
-    PyObject *conid = PyDict_GetItemWithError(message, S.conid);
-    if (conid == NULL || conid == Py_None) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        self->skipped++;  /* IBKR sometimes sends an empty update: nothing to deliver */
-        Py_RETURN_NONE;
-    }
-    Py_INCREF(conid);
     PyObject *item = NULL, *result = NULL;
-    PyObject *named = ibkrws_unwrap_into(self->names, message, conid);
     if (named == NULL) {
-        goto done;
+        return NULL;
     }
     PyObject *row = PyDict_GetItemWithError(self->rows, conid);
     int is_new = row == NULL;
@@ -188,16 +169,76 @@ sink_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     }
     Py_DECREF(merged);
     item = PyDict_New();
-    if (item == NULL || PyDict_SetItem(item, conid, self->unwrap ? named : message) < 0) {
+    if (item == NULL || PyDict_SetItem(item, conid, self->unwrap ? named : raw) < 0) {
         goto done;
     }
     if (fan_out(self, item) == 0) {
         result = Py_NewRef(Py_None);
     }
 done:
-    Py_DECREF(conid);
-    Py_XDECREF(named);
+    Py_DECREF(named);
     Py_XDECREF(item);
+    return result;
+}
+
+static PyObject *
+sink_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    SinkObject *self = (SinkObject *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "MarketDataSink takes one positional argument, the message");
+        return NULL;
+    }
+    PyObject *message = args[0];
+    if (!PyDict_CheckExact(message)) {
+        PyErr_SetString(PyExc_TypeError, "MarketDataSink expects a dict message");
+        return NULL;
+    }
+    self->count++;
+    PyObject *conid = PyDict_GetItemWithError(message, S.conid);
+    if (conid == NULL || conid == Py_None) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        self->skipped++;  /* IBKR sometimes sends an empty update: nothing to deliver */
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(conid);  /* `message` is the caller's: held while it is used */
+    PyObject *result = deliver(self, conid, ibkrws_unwrap_into(self->names, message, conid), message);
+    Py_DECREF(conid);
+    return result;
+}
+
+PyObject *
+ibkrws_sink_pairs(PyObject *sink, const FlatPair *pairs, int n)
+{
+    SinkObject *self = (SinkObject *)sink;
+    self->count++;
+    PyObject *conid = NULL, *updated = NULL, *topic = NULL;
+    for (int i = 0; i < n; i++) {
+        int flags = pairs[i].flags;
+        if (flags) {
+            if (flags == FLAT_CONID) {
+                conid = pairs[i].value;
+            }
+            else if (flags == FLAT_UPDATED) {
+                updated = pairs[i].value;
+            }
+            else if (flags == FLAT_TOPIC) {
+                topic = pairs[i].value;
+            }
+        }
+    }
+    if (conid == NULL || conid == Py_None) {
+        self->skipped++;
+        Py_RETURN_NONE;
+    }
+    PyObject *raw = NULL;
+    if (!self->unwrap && (raw = ibkrws_flat_dict(pairs, n)) == NULL) {
+        return NULL;
+    }
+    PyObject *result = deliver(self, conid, ibkrws_unwrap_pairs(self->names, pairs, n, conid, updated, topic), raw);
+    Py_XDECREF(raw);
     return result;
 }
 

@@ -45,48 +45,79 @@ name_of(PyObject *names, PyObject *key, Py_ssize_t i)
     return name;
 }
 
-/* {"conid", "_updated", "topic", <names[k]: v for named k>} of `message` (a new reference). */
-PyObject *
-ibkrws_unwrap_into(PyObject *names, PyObject *message, PyObject *conid)
+/* A new dict {"conid", "_updated", "topic"} with room for `size` entries, the memo set for `names`. */
+static PyObject *
+named_start(PyObject *names, Py_ssize_t size, PyObject *conid, PyObject *updated, PyObject *topic)
 {
-    PyObject *result = _PyDict_NewPresized(PyDict_GET_SIZE(message) + 3);  /* no resize while filling */
+    PyObject *result = _PyDict_NewPresized(size);  /* no resize while filling */
     if (result == NULL) {
         return NULL;
     }
-    PyObject *updated = PyDict_GetItemWithError(message, S.updated);
-    if (updated == NULL && PyErr_Occurred()) {
-        goto fail;
-    }
-    PyObject *topic = PyDict_GetItemWithError(message, S.topic);
-    if (topic == NULL && PyErr_Occurred()) {
-        goto fail;
-    }
-    if (PyDict_SetItem(result, S.conid, conid) < 0
-        || PyDict_SetItem(result, S.updated, updated ? updated : Py_None) < 0
+    if (PyDict_SetItem(result, S.conid, conid) < 0 || PyDict_SetItem(result, S.updated, updated ? updated : Py_None) < 0
         || PyDict_SetItem(result, S.topic, topic ? topic : Py_None) < 0) {
-        goto fail;
+        Py_DECREF(result);
+        return NULL;
     }
     if (names != memo_names_dict) {
         memo_reset(names);
     }
+    return result;
+}
+
+/* result[names[key]] = value when `key` (at position i) has a name; -1 on failure. */
+static inline int
+add_named(PyObject *result, PyObject *names, PyObject *key, PyObject *value, Py_ssize_t i)
+{
+    PyObject *name = name_of(names, key, i);
+    if (name == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return PyDict_SetItem(result, name, value);
+}
+
+/* {"conid", "_updated", "topic", <names[k]: v for named k>} of `message` (a new reference). */
+PyObject *
+ibkrws_unwrap_into(PyObject *names, PyObject *message, PyObject *conid)
+{
+    PyObject *updated = PyDict_GetItemWithError(message, S.updated);
+    if (updated == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *topic = PyDict_GetItemWithError(message, S.topic);
+    if (topic == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *result = named_start(names, PyDict_GET_SIZE(message) + 3, conid, updated, topic);
+    if (result == NULL) {
+        return NULL;
+    }
     Py_ssize_t pos = 0, i = 0;
     PyObject *key, *value;
     while (PyDict_Next(message, &pos, &key, &value)) {
-        PyObject *name = name_of(names, key, i++);
-        if (name == NULL) {
-            if (PyErr_Occurred()) {
-                goto fail;
-            }
-            continue;
-        }
-        if (PyDict_SetItem(result, name, value) < 0) {
-            goto fail;
+        if (add_named(result, names, key, value, i++) < 0) {
+            Py_DECREF(result);
+            return NULL;
         }
     }
     return result;
-fail:
-    Py_DECREF(result);
-    return NULL;
+}
+
+/* The same from a decoded frame's pairs, whose keys are distinct (flat_json.c). */
+PyObject *
+ibkrws_unwrap_pairs(PyObject *names, const FlatPair *pairs, int n, PyObject *conid, PyObject *updated,
+                    PyObject *topic)
+{
+    PyObject *result = named_start(names, n + 3, conid, updated, topic);
+    if (result == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (add_named(result, names, pairs[i].key, pairs[i].value, i) < 0) {
+            Py_DECREF(result);
+            return NULL;
+        }
+    }
+    return result;
 }
 
 /* unwrap_row(names, message, conid) -> dict: market_data.unwrap_row_py in C */

@@ -113,7 +113,9 @@ def _drain(accessor):
     return items
 
 
-def _run_sink(sink_class, messages, unwrap, small):
+def _run_sink(sink_class, messages, unwrap, small, feed=None):
+    """What a sink did with `messages`: counters, drops, each consumer's items, the rows (`feed(sink, messages)`
+    hands them over some other way than calling the sink with each)."""
     market = market_rows.MarketRows()
     queues = QueueController(max_queue_size=small)
     big = BoundedBuffer(10_000)
@@ -121,8 +123,11 @@ def _run_sink(sink_class, messages, unwrap, small):
     tiny = queues.new_queue_accessor(IbkrWsKey.MARKET_DATA)  # bounded at `small`: overflows
     make_row = market_rows.MarketRowPy if sink_class is MarketDataSinkPy else market_rows.MarketRow
     sink = sink_class(_NAMES, market, make_row, 3, queues.fanouts, IbkrWsKey.MARKET_DATA, unwrap, queues.put_full)
-    for message in messages:
-        sink(dict(message))
+    if feed is None:
+        for message in messages:
+            sink(dict(message))
+    else:
+        feed(sink, messages)
     delivered = []
     while True:
         found, item = big.get()

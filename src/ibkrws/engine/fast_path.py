@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from ibkrws import speedups
 
 HANDLED: Any = object()
@@ -40,8 +42,13 @@ def frame_path_py(fast: FastTable, loads: Callable[[bytes | str], Any], handled:
 
 
 def new_frame_path(fast: FastTable, loads: Callable[[bytes | str], Any]) -> FramePathFn:
-    """The C `FramePath` when built, else `frame_path_py`."""
+    """The C `FramePath` when built, else `frame_path_py`.
+
+    With `orjson.loads`, the C version decodes the common frame (a flat JSON object of plain ASCII
+    strings, numbers, booleans and nulls) itself, with results equal to orjson's, and hands an
+    `smd` frame to the C market-data sink without building the raw message dict first.
+    """
     if speedups.module is None:
         return frame_path_py(fast, loads, HANDLED)
-    frame_path: FramePathFn = speedups.module.FramePath(fast, loads, HANDLED)
+    frame_path: FramePathFn = speedups.module.FramePath(fast, loads, HANDLED, flat=loads is orjson.loads)
     return frame_path
