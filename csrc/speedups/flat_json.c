@@ -1,5 +1,5 @@
 /* A decoder for the frames that make up the stream: one flat JSON object whose strings are plain
- * ASCII. It gives what orjson.loads gives (tests/unit/test_speedups.py compares the two on
+ * ASCII. It gives what orjson.loads gives (tests/unit/test_flat_json.py compares the two on
  * generated documents) as a list of (key, value) pairs, so that a market-data message can be
  * unwrapped without first building the whole message as a dict. Anything outside that subset
  * (nesting, escapes, non-ASCII, duplicate keys, long numbers, more than FLAT_MAX keys, invalid
@@ -223,6 +223,11 @@ key_at(const char *p, Py_ssize_t len, int i, int *fresh, int *flags)
         return NULL;
     }
     PyUnicode_InternInPlace(&key);  /* one object per text, so that duplicates compare by identity */
+    if (!PyUnicode_CHECK_INTERNED(key)) {
+        Py_DECREF(key);
+        PyErr_NoMemory();  /* interning swallows its error; an uninterned key would defeat both checks */
+        return NULL;
+    }
     memo_valid = i < memo_valid ? i : memo_valid;  /* memo[i] changes: it vouches for nothing from here */
     Py_XSETREF(memo[i].key, Py_NewRef(key));
     Py_CLEAR(memo[i].value);

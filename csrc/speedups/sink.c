@@ -213,6 +213,10 @@ PyObject *
 ibkrws_sink_pairs(PyObject *sink, const FlatPair *pairs, int n)
 {
     SinkObject *self = (SinkObject *)sink;
+    if (self->names == NULL) {  /* calling it would fail the same way: it has no vectorcall yet */
+        PyErr_SetString(PyExc_TypeError, "MarketDataSink was not initialised (its __init__ did not run)");
+        return NULL;
+    }
     self->count++;
     PyObject *conid = NULL, *updated = NULL, *topic = NULL;
     for (int i = 0; i < n; i++) {

@@ -40,7 +40,8 @@ PyObject *ibkrws_merge_row(PyObject *row, int is_new, PyObject *named, Py_ssize_
 PyObject *ibkrws_merge(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 
-/* sink.c: deliver a decoded frame's pairs (unique keys) to a MarketDataSink, as calling it with their dict would */
+/* sink.c: deliver a decoded frame's pairs (unique keys) to a MarketDataSink, as calling it with their dict would
+ * (any check the sink's call makes must be made there too) */
 PyObject *ibkrws_sink_pairs(PyObject *sink, const FlatPair *pairs, int n);
 
 #endif

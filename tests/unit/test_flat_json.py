@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -180,3 +181,14 @@ def test_c_frame_path_with_c_sink_equals_python(frames, unwrap, small):
     with_c = _run_sink(C.MarketDataSink, frames, unwrap, small, c_feed)
     with_python = _run_sink(MarketDataSinkPy, frames, unwrap, small, py_feed)
     assert with_c == with_python and c_returned == py_returned
+
+
+@needs_c
+def test_a_sink_that_was_never_initialised_fails_clearly_on_both_paths():
+    """A sink made without __init__ must raise, not crash, whether it is called or fed a decoded frame's pairs."""
+    sink = C.MarketDataSink.__new__(C.MarketDataSink)
+    frame_path = new_frame_path({"smd+1": (_Sub(), sink)}, orjson.loads)
+    with pytest.raises(TypeError, match="initialised"):
+        frame_path(b'{"topic":"smd+1","conid":1}', 0.0)
+    with pytest.raises(TypeError):
+        sink({"topic": "smd+1", "conid": 1})
