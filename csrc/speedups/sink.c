@@ -220,17 +220,16 @@ ibkrws_sink_pairs(PyObject *sink, const FlatPair *pairs, int n)
     self->count++;
     PyObject *conid = NULL, *updated = NULL, *topic = NULL;
     for (int i = 0; i < n; i++) {
-        int flags = pairs[i].flags;
-        if (flags) {
-            if (flags == FLAT_CONID) {
-                conid = pairs[i].value;
-            }
-            else if (flags == FLAT_UPDATED) {
-                updated = pairs[i].value;
-            }
-            else if (flags == FLAT_TOPIC) {
-                topic = pairs[i].value;
-            }
+        switch (pairs[i].flags) {
+        case FLAT_CONID:
+            conid = pairs[i].value;
+            break;
+        case FLAT_UPDATED:
+            updated = pairs[i].value;
+            break;
+        case FLAT_TOPIC:
+            topic = pairs[i].value;
+            break;
         }
     }
     if (conid == NULL || conid == Py_None) {

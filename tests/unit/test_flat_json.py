@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from ibkrws import speedups
 from ibkrws.client.market_sink import MarketDataSinkPy
 from ibkrws.engine.fast_path import HANDLED, frame_path_py, new_frame_path
+from ibkrws.protocol.market_data import _NAMES
 from tests.conftest import read_jsonl
-from tests.unit.test_speedups import _NAMES, _run_sink, needs_c
+from tests.unit.test_speedups import _run_sink, _Sub, needs_c
 
 C = speedups.module
 
@@ -150,13 +151,6 @@ smd_frames = st.lists(
                                     "7059": st.one_of(st.integers(0, 3), st.lists(st.integers(-9, 9), max_size=1)),
                                     "error": st.just("x")}).map(lambda m: orjson.dumps(m)),
     max_size=25)
-
-
-class _Sub:
-    __slots__ = ("last_message_at",)
-
-    def __init__(self):
-        self.last_message_at = None
 
 
 def _feed_frames(make_frame_path):
